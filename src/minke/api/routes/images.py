@@ -1,0 +1,141 @@
+"""The image endpoints of the Docker Engine API: create (import; pull answered in-band),
+load, get (save), list, inspect, history, tag, delete and prune.
+
+Handlers parse and encode only; ``engine(request).images`` (``ImageService``) does the work.
+Image names in paths may hold slashes (``/images/localhost:5000/a/b:t/json``), hence the
+``{name:.+}`` patterns, registered after the fixed paths so that those win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+from aiohttp import web
+
+from minke.api.keys import engine
+from minke.api.params import qbool, qfilters, qstr
+from minke.api.routing import Routes
+from minke.api.streams import JSONLines
+from minke.errors import InvalidParameter, NotSupported
+
+routes = Routes()
+
+BODY_CHUNK = 1 << 16  # bytes per read of a streamed request body
+
+
+def _body(request: web.Request) -> AsyncIterator[bytes]:
+    return request.content.iter_chunked(BODY_CHUNK)
+
+
+@routes.post("/images/create")
+async def create(request: web.Request) -> web.StreamResponse:
+    from_image = qstr(request, "fromImage")
+    from_src = qstr(request, "fromSrc")
+    tag = qstr(request, "tag") or None
+    if from_image:
+        # Pulling is a separate piece of work; answer as dockerd does for a registry it
+        # cannot reach: a 200 stream carrying the error, which clients print and raise.
+        name = f"{from_image}:{tag}" if tag and ":" not in from_image.split("/")[-1] else from_image
+        out = await JSONLines(request).start()
+        await out.error(
+            f"pull access denied for {name}: pulling images from registries is not "
+            "available yet in minke; use `docker load` or `docker import`"
+        )
+        return await out.finish()
+    if from_src is None:
+        raise InvalidParameter("either fromImage or fromSrc is required")
+    if from_src != "-":
+        raise NotSupported("importing from a URL is not supported; send the archive as the body")
+    image_id = await engine(request).images.import_rootfs(
+        _body(request),
+        repo=qstr(request, "repo") or None,
+        tag=tag,
+        changes=request.query.getall("changes", []),
+        message=qstr(request, "message") or "",
+    )
+    out = await JSONLines(request).start()
+    await out.send({"status": image_id})
+    return await out.finish()
+
+
+@routes.post("/images/load")
+async def load(request: web.Request) -> web.StreamResponse:
+    qbool(request, "quiet")  # validated; there is no progress output to suppress
+    lines = await engine(request).images.load(_body(request))
+    out = await JSONLines(request).start()
+    for line in lines:
+        await out.send({"stream": line + "\n"})
+    return await out.finish()
+
+
+async def _send_archive(request: web.Request, names: list[str]) -> web.StreamResponse:
+    chunks = engine(request).images.save(names)  # unknown names fail here, before the headers
+    response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    # aclosing: if the client goes away, the tar-writing thread is told to stop at once.
+    async with aclosing(chunks):  # type: ignore[type-var]
+        async for chunk in chunks:
+            await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+@routes.get("/images/get")
+async def get_many(request: web.Request) -> web.StreamResponse:
+    names = request.query.getall("names", [])
+    if not names:
+        raise InvalidParameter("no image names given")
+    return await _send_archive(request, names)
+
+
+@routes.get("/images/json")
+async def list_images(request: web.Request) -> web.Response:
+    filters = qfilters(request)
+    legacy = qstr(request, "filter")  # API < 1.41 clients send ?filter=<reference>
+    if legacy:
+        filters.setdefault("reference", []).append(legacy)
+    images = engine(request).images.list(
+        all=qbool(request, "all"), filters=filters, digests=qbool(request, "digests")
+    )
+    return web.json_response(images)
+
+
+@routes.post("/images/prune")
+async def prune(request: web.Request) -> web.Response:
+    return web.json_response(engine(request).images.prune(filters=qfilters(request)))
+
+
+@routes.get("/images/{name:.+}/json")
+async def inspect(request: web.Request) -> web.Response:
+    return web.json_response(engine(request).images.inspect(request.match_info["name"]))
+
+
+@routes.get("/images/{name:.+}/history")
+async def history(request: web.Request) -> web.Response:
+    return web.json_response(engine(request).images.history(request.match_info["name"]))
+
+
+@routes.get("/images/{name:.+}/get")
+async def get_one(request: web.Request) -> web.StreamResponse:
+    return await _send_archive(request, [request.match_info["name"]])
+
+
+@routes.post("/images/{name:.+}/tag")
+async def tag(request: web.Request) -> web.Response:
+    repo = qstr(request, "repo") or ""
+    if not repo:
+        raise InvalidParameter("repository name must have at least one component")
+    engine(request).images.tag(request.match_info["name"], repo, qstr(request, "tag") or None)
+    return web.Response(status=201)
+
+
+@routes.delete("/images/{name:.+}")
+async def delete(request: web.Request) -> web.Response:
+    records = engine(request).images.delete(
+        request.match_info["name"],
+        force=qbool(request, "force"),
+        noprune=qbool(request, "noprune"),
+    )
+    return web.json_response(records)

@@ -1,0 +1,199 @@
+"""The container record made from a create request and its image, with Docker's merge rules.
+
+Owns the shape minke persists for a container: Docker's ContainerJSON (``Config``,
+``HostConfig``, ``State``, ...) so that inspect is the record itself. Knows nothing of
+runtimes or mounts; ``spec.py`` turns a record into an OCI runtime spec.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from minke.errors import InvalidParameter
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ZERO_TIME = "0001-01-01T00:00:00Z"
+DEFAULT_STOP_TIMEOUT = 10  # s, Docker's default for `docker stop`
+
+# The local log is written by conmon in its k8s-file format and read back by `docker logs`;
+# it is offered under Docker's default driver name because clients branch on that name
+# (docker-py's `containers.run` reads output only for json-file and journald).
+DEFAULT_LOG_DRIVER = "json-file"
+LOG_DRIVERS = ("json-file", "k8s-file")
+NETWORK_MODES = ("default", "bridge", "host", "none")
+RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
+
+Record = dict[str, Any]
+
+
+def rfc3339(ts: float | None = None) -> str:
+    """RFC 3339 with nanoseconds in UTC, as Go prints time.Time in Docker's JSON."""
+    ns = time.time_ns() if ts is None else int(ts * 1_000_000_000)
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+def _list_or_none(value: Any, field: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidParameter(f"invalid value for {field}: expected a list of strings")
+    return list(value)
+
+
+def merge_env(image_env: list[str], request_env: list[str]) -> list[str]:
+    """The image's environment overridden, key by key, by the request's (order kept)."""
+    merged: dict[str, str] = {}
+    for item in [*image_env, *request_env]:
+        key = item.split("=", 1)[0]
+        if not key:
+            raise InvalidParameter(f"invalid environment variable: {item}")
+        merged.pop(key, None)
+        merged[key] = item
+    return list(merged.values())
+
+
+def build_config(request: dict[str, Any], image_config: dict[str, Any]) -> dict[str, Any]:
+    """The container's ``Config``: the request's fields merged over the image's."""
+    for field in ("Env", "Cmd", "Entrypoint"):
+        request[field] = _list_or_none(request.get(field), field)
+    config: dict[str, Any] = {
+        "Hostname": request.get("Hostname") or "",
+        "Domainname": request.get("Domainname") or "",
+        "User": request.get("User") if request.get("User") else image_config.get("User", ""),
+        "AttachStdin": bool(request.get("AttachStdin")),
+        "AttachStdout": bool(request.get("AttachStdout")),
+        "AttachStderr": bool(request.get("AttachStderr")),
+        "ExposedPorts": {
+            **(image_config.get("ExposedPorts") or {}),
+            **(request.get("ExposedPorts") or {}),
+        } or None,
+        "Tty": bool(request.get("Tty")),
+        "OpenStdin": bool(request.get("OpenStdin")),
+        "StdinOnce": bool(request.get("StdinOnce")),
+        "Env": merge_env(image_config.get("Env") or [DEFAULT_PATH], request.get("Env") or []),
+        "Cmd": None,
+        "Image": request.get("Image") or "",
+        "Volumes": {**(image_config.get("Volumes") or {}), **(request.get("Volumes") or {})}
+        or None,
+        "WorkingDir": request.get("WorkingDir") or image_config.get("WorkingDir") or "",
+        "Entrypoint": None,
+        "OnBuild": image_config.get("OnBuild"),
+        "Labels": {**(image_config.get("Labels") or {}), **(request.get("Labels") or {})},
+    }
+    entrypoint = request.get("Entrypoint")
+    if entrypoint is None:
+        config["Entrypoint"] = image_config.get("Entrypoint")
+        config["Cmd"] = request.get("Cmd") or image_config.get("Cmd")
+    else:
+        config["Entrypoint"] = None if entrypoint == [""] else entrypoint
+        config["Cmd"] = request.get("Cmd")
+    for key in ("StopSignal", "StopTimeout", "Healthcheck", "ArgsEscaped", "NetworkDisabled",
+                "MacAddress", "Shell"):
+        value = request.get(key, image_config.get(key))
+        if value is not None:
+            config[key] = value
+    if config["WorkingDir"] and not config["WorkingDir"].startswith("/"):
+        raise InvalidParameter(
+            f"the working directory '{config['WorkingDir']}' is invalid, it needs to be an "
+            "absolute path"
+        )
+    return config
+
+
+def build_host_config(request: dict[str, Any] | None) -> dict[str, Any]:
+    """``HostConfig`` with Docker's defaults filled in and the fields minke checks validated."""
+    host = copy.deepcopy(request or {})
+    host.setdefault("Binds", None)
+    host.setdefault("NetworkMode", "default")
+    if not host["NetworkMode"]:
+        host["NetworkMode"] = "default"
+    mode = host["NetworkMode"]
+    if mode not in NETWORK_MODES and not mode.startswith("container:"):
+        raise InvalidParameter(f"network {mode} not found")
+    policy = host.get("RestartPolicy") or {}
+    name = policy.get("Name", "") or ""
+    if name not in RESTART_POLICIES:
+        raise InvalidParameter(f"invalid restart policy '{name}'")
+    host["RestartPolicy"] = {
+        "Name": name or "no",
+        "MaximumRetryCount": int(policy.get("MaximumRetryCount") or 0),
+    }
+    if host.get("AutoRemove") and name not in ("", "no"):
+        raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+    host.setdefault("AutoRemove", False)
+    log_config = host.get("LogConfig") or {}
+    log_type = log_config.get("Type") or DEFAULT_LOG_DRIVER
+    if log_type not in LOG_DRIVERS:
+        raise InvalidParameter(f"logger: no log driver named '{log_type}' is registered")
+    host["LogConfig"] = {"Type": log_type, "Config": log_config.get("Config") or {}}
+    for key in ("Privileged", "ReadonlyRootfs", "PublishAllPorts", "Init"):
+        host.setdefault(key, False)
+    host.setdefault("PortBindings", {})
+    host.setdefault("CapAdd", None)
+    host.setdefault("CapDrop", None)
+    host.setdefault("Dns", [])
+    host.setdefault("DnsOptions", [])
+    host.setdefault("DnsSearch", [])
+    host.setdefault("ExtraHosts", None)
+    host.setdefault("GroupAdd", None)
+    host.setdefault("IpcMode", "private")
+    host.setdefault("PidMode", "")
+    host.setdefault("UTSMode", "")
+    host.setdefault("ShmSize", 64 * 1024 * 1024)
+    host.setdefault("Runtime", "runc")
+    host.setdefault("ConsoleSize", [0, 0])
+    host.setdefault("Tmpfs", None)
+    host.setdefault("Mounts", None)
+    return host
+
+
+def new_record(
+    *, container_id: str, name: str, image_id: str, image_config: dict[str, Any],
+    request: dict[str, Any], paths: dict[str, str],
+) -> Record:
+    """A ``created`` container's record."""
+    config = build_config(request, image_config)
+    host_config = build_host_config(request.get("HostConfig"))
+    argv = [*(config["Entrypoint"] or []), *(config["Cmd"] or [])]
+    if not argv:
+        raise InvalidParameter("No command specified")
+    if not config["Hostname"]:
+        config["Hostname"] = container_id[:12]
+    return {
+        "Id": container_id,
+        "Created": rfc3339(),
+        "Path": argv[0],
+        "Args": argv[1:],
+        "State": {
+            "Status": "created", "Running": False, "Paused": False, "Restarting": False,
+            "OOMKilled": False, "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "",
+            "StartedAt": ZERO_TIME, "FinishedAt": ZERO_TIME,
+        },
+        "Image": image_id,
+        "ResolvConfPath": paths["resolv.conf"],
+        "HostnamePath": paths["hostname"],
+        "HostsPath": paths["hosts"],
+        "LogPath": paths["log"],
+        "Name": "/" + name,
+        "RestartCount": 0,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": host_config,
+        "GraphDriver": {"Name": "overlay2", "Data": {}},
+        "Mounts": [],
+        "Config": config,
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": "", "HairpinMode": False, "Ports": {},
+            "SandboxKey": "", "Networks": {}, "IPAddress": "", "Gateway": "",
+            "MacAddress": "",
+        },
+    }

@@ -1,0 +1,202 @@
+"""The OCI runtime spec (config.json) of a container, with Docker's defaults.
+
+Owns the translation of a container record into what runc runs: process, mounts,
+namespaces, cgroup path, capabilities, masked and read-only paths, device rules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from minke.engine.containers.rootfs import ExecUser
+
+# Docker's default capability set (CapEff a80425fb).
+DEFAULT_CAPABILITIES = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]
+
+MASKED_PATHS = [
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware", "/sys/devices/virtual/powercap",
+]
+READONLY_PATHS = [
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+]
+
+
+def _char(major: int, minor: int | None, access: str = "rwm") -> dict[str, Any]:
+    rule: dict[str, Any] = {"allow": True, "type": "c", "major": major, "access": access}
+    if minor is not None:
+        rule["minor"] = minor
+    return rule
+
+
+# The device cgroup allow-list of Docker's default spec (moby oci/defaults.go).
+DEFAULT_DEVICE_RULES = [
+    {"allow": False, "access": "rwm"},
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    _char(1, 3), _char(1, 8), _char(1, 7), _char(5, 0), _char(1, 5), _char(1, 9),
+    _char(136, None), _char(5, 2), _char(10, 200),
+]
+
+
+def process_env(record: dict[str, Any], extra: list[str] | None = None) -> list[str]:
+    """Docker's container environment: PATH, HOSTNAME, TERM first, then Config.Env replacing
+    or appending by key (moby ``CreateDaemonEnvironment``), then ``extra`` likewise."""
+    config = record["Config"]
+    env = [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        f"HOSTNAME={config['Hostname']}",
+    ]
+    if config.get("Tty"):
+        env.append("TERM=xterm")
+    for source in (config.get("Env") or [], extra or []):
+        for item in source:
+            key = item.split("=", 1)[0]
+            for i, existing in enumerate(env):
+                if existing.split("=", 1)[0] == key:
+                    env[i] = item
+                    break
+            else:
+                env.append(item)
+    return env
+
+
+def process(
+    record: dict[str, Any], user: ExecUser, *, args: list[str], env: list[str], cwd: str,
+    tty: bool, console_size: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """The OCI ``process`` object, shared by the container's init and by exec."""
+    caps = capabilities(record["HostConfig"])
+    proc: dict[str, Any] = {
+        "terminal": tty,
+        "user": {"uid": user.uid, "gid": user.gid},
+        "args": args,
+        "env": env,
+        "cwd": cwd or "/",
+        "capabilities": {
+            "bounding": caps, "effective": caps, "permitted": caps,
+            # Docker gives a root process no inheritable or ambient capabilities.
+        },
+        "noNewPrivileges": "no-new-privileges" in (record["HostConfig"].get("SecurityOpt") or [])
+        or "no-new-privileges:true" in (record["HostConfig"].get("SecurityOpt") or []),
+    }
+    if user.additional_gids:
+        proc["user"]["additionalGids"] = user.additional_gids
+    if tty and console_size and all(console_size):
+        proc["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
+    return proc
+
+
+def capabilities(host_config: dict[str, Any]) -> list[str]:
+    if host_config.get("Privileged"):
+        return _all_capabilities()
+    caps = list(DEFAULT_CAPABILITIES)
+    drop = {_cap_name(c) for c in host_config.get("CapDrop") or []}
+    add = [_cap_name(c) for c in host_config.get("CapAdd") or []]
+    if "CAP_ALL" in add:
+        caps = _all_capabilities()
+    if "CAP_ALL" in drop:
+        caps = []
+    caps = [c for c in caps if c not in drop]
+    caps += [c for c in add if c != "CAP_ALL" and c not in caps]
+    return caps
+
+
+def _cap_name(cap: str) -> str:
+    cap = cap.upper()
+    return cap if cap.startswith("CAP_") else "CAP_" + cap
+
+
+def _all_capabilities() -> list[str]:
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    names = [
+        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
+        "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
+        "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
+        "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
+        "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
+        "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+    ]
+    return ["CAP_" + n for n in names[: last + 1]]
+
+
+def _mounts(record: dict[str, Any]) -> list[dict[str, Any]]:
+    host = record["HostConfig"]
+    shm_size = int(host.get("ShmSize") or 64 * 1024 * 1024)
+    mounts: list[dict[str, Any]] = [
+        {"destination": "/proc", "type": "proc", "source": "proc",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["ro", "nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}"]},
+    ]
+    for dest, key in (("/etc/resolv.conf", "ResolvConfPath"), ("/etc/hostname", "HostnamePath"),
+                      ("/etc/hosts", "HostsPath")):
+        if record.get(key):
+            mounts.append({"destination": dest, "type": "bind", "source": record[key],
+                           "options": ["rbind", "rprivate"]})
+    return mounts
+
+
+def _namespaces(host: dict[str, Any]) -> list[dict[str, Any]]:
+    namespaces = [{"type": "mount"}]
+    if host.get("PidMode") != "host":
+        namespaces.append({"type": "pid"})
+    if host.get("IpcMode") != "host":
+        namespaces.append({"type": "ipc"})
+    if host.get("UTSMode") != "host":
+        namespaces.append({"type": "uts"})
+    if host.get("NetworkMode") != "host":
+        namespaces.append({"type": "network"})
+    return namespaces
+
+
+def runtime_spec(
+    record: dict[str, Any], *, rootfs: Path, user: ExecUser, cgroups_path: str,
+    console_size: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """The complete config.json for the container's init process."""
+    config, host = record["Config"], record["HostConfig"]
+    args = [record["Path"], *record["Args"]]
+    spec: dict[str, Any] = {
+        "ociVersion": "1.0.2",
+        "process": process(
+            record, user, args=args, env=process_env(record), cwd=config.get("WorkingDir") or "/",
+            tty=bool(config.get("Tty")), console_size=console_size,
+        ),
+        "root": {"path": str(rootfs), "readonly": bool(host.get("ReadonlyRootfs"))},
+        "mounts": _mounts(record),
+        "linux": {
+            "cgroupsPath": cgroups_path,
+            "namespaces": _namespaces(host),
+            "resources": {"devices": DEFAULT_DEVICE_RULES},
+            "maskedPaths": [] if host.get("Privileged") else MASKED_PATHS,
+            "readonlyPaths": [] if host.get("Privileged") else READONLY_PATHS,
+        },
+    }
+    if host.get("UTSMode") != "host":
+        spec["hostname"] = config["Hostname"]
+        if config.get("Domainname"):
+            spec["domainname"] = config["Domainname"]
+    if host.get("Privileged"):
+        spec["linux"]["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+    oom_score_adj = host.get("OomScoreAdj")
+    if oom_score_adj:
+        spec["process"]["oomScoreAdj"] = int(oom_score_adj)
+    return spec

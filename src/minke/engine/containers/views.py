@@ -1,0 +1,162 @@
+"""What clients see of container records: list summaries, status text, list filters."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from datetime import datetime
+from typing import Any
+
+from minke.errors import InvalidParameter
+
+LIST_FILTERS = {
+    "id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume",
+    "network", "health", "isolation", "is-task", "publish", "expose",
+}
+STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
+
+
+def parse_time(value: str) -> float:
+    """Seconds since the epoch of a Docker RFC 3339 timestamp (nanoseconds allowed)."""
+    if value.startswith("0001-01-01"):
+        return 0.0
+    main, _, frac = value.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(main + "+00:00").timestamp()
+    return seconds + (float("0." + frac) if frac else 0.0)
+
+
+def human_duration(seconds: float) -> str:
+    """go-units ``HumanDuration``, which the Status column of ``docker ps`` is made of."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"
+
+
+def status_text(state: dict[str, Any], now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    status = state["Status"]
+    if status == "running":
+        text = "Up " + human_duration(now - parse_time(state["StartedAt"]))
+        return text
+    if status == "paused":
+        return "Up " + human_duration(now - parse_time(state["StartedAt"])) + " (Paused)"
+    if status == "restarting":
+        return f"Restarting ({state['ExitCode']}) " + human_duration(
+            now - parse_time(state["FinishedAt"])) + " ago"
+    if status == "removing":
+        return "Removal In Progress"
+    if status == "dead":
+        return "Dead"
+    if status == "exited":
+        if parse_time(state["FinishedAt"]) == 0:
+            return ""
+        return f"Exited ({state['ExitCode']}) " + human_duration(
+            now - parse_time(state["FinishedAt"])) + " ago"
+    return "Created"
+
+
+def summary(record: dict[str, Any], image_name: str | None = None) -> dict[str, Any]:
+    """Docker's ContainerSummary for ``GET /containers/json``."""
+    argv = [record["Path"], *record["Args"]]
+    host = record["HostConfig"]
+    return {
+        "Id": record["Id"],
+        "Names": [record["Name"]],
+        "Image": image_name or record["Config"]["Image"],
+        "ImageID": record["Image"],
+        "Command": " ".join(shlex.quote(a) if " " in a else a for a in argv),
+        "Created": int(parse_time(record["Created"])),
+        "Ports": [],
+        "Labels": record["Config"].get("Labels") or {},
+        "State": record["State"]["Status"],
+        "Status": status_text(record["State"]),
+        "HostConfig": {"NetworkMode": host.get("NetworkMode", "default")},
+        "NetworkSettings": {"Networks": record["NetworkSettings"].get("Networks") or {}},
+        "Mounts": record.get("Mounts") or [],
+    }
+
+
+def check_filters(filters: dict[str, list[str]]) -> None:
+    for key, values in filters.items():
+        if key not in LIST_FILTERS:
+            raise InvalidParameter(f"invalid filter '{key}'")
+        if key == "status":
+            for v in values:
+                if v not in STATUSES:
+                    raise InvalidParameter(
+                        f"invalid filter 'status={v}'"
+                    )
+        if key == "exited":
+            for v in values:
+                try:
+                    int(v)
+                except ValueError:
+                    raise InvalidParameter(f"invalid filter 'exited={v}'") from None
+
+
+def _label_ok(labels: dict[str, str], expr: str) -> bool:
+    if "=" in expr:
+        k, v = expr.split("=", 1)
+        return labels.get(k) == v
+    return expr in labels
+
+
+def matches(
+    record: dict[str, Any], filters: dict[str, list[str]], *,
+    ancestors: set[str] | None = None, created_before: float | None = None,
+    created_after: float | None = None,
+) -> bool:
+    """Docker's list filters: values of one key ORed, keys ANDed. ``ancestors`` is the set of
+    image ids the ``ancestor`` values resolved to; before/since are creation times."""
+    name = record["Name"].lstrip("/")
+    state = record["State"]
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "id":
+            ok = any(record["Id"].startswith(v) for v in values)
+        elif key == "name":
+            ok = any(v.lstrip("/") in name for v in values)
+        elif key == "label":
+            ok = all(_label_ok(record["Config"].get("Labels") or {}, v) for v in values)
+        elif key == "status":
+            ok = state["Status"] in values
+        elif key == "exited":
+            ok = state["Status"] == "exited" and str(state["ExitCode"]) in values
+        elif key == "ancestor":
+            ok = ancestors is not None and record["Image"] in ancestors
+        elif key == "before":
+            ok = created_before is not None and parse_time(record["Created"]) < created_before
+        elif key == "since":
+            ok = created_after is not None and parse_time(record["Created"]) > created_after
+        elif key == "is-task":
+            ok = values[0] in ("false", "0")
+        elif key == "network":
+            ok = any(v in (record["NetworkSettings"].get("Networks") or {}) or
+                     v == record["HostConfig"].get("NetworkMode") for v in values)
+        else:
+            ok = True
+        if not ok:
+            return False
+    return True

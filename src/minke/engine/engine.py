@@ -1,0 +1,127 @@
+"""The Engine facade: one object that owns a daemon's stores and services, usable in-process
+(minked's API and, later, a Swarm node agent drive the same object).
+
+``daemon/wiring.py`` picks the implementations (runc or crun, the monitor) and passes them in.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from minke.engine.containers import ContainerService, ExecService
+from minke.engine.containers.config import DEFAULT_LOG_DRIVER, LOG_DRIVERS
+from minke.engine.events import EventBus
+from minke.engine.images import ImageService
+from minke.engine.runtime import Conmon, OCIRuntime
+from minke.engine.state import StateDB
+from minke.version import DOCKER_COMPAT_VERSION
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    data_root: Path = Path("/var/lib/minke")
+    exec_root: Path = Path("/run/minke")
+    cgroup_parent: str = "minke"
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, *, runtime: OCIRuntime, monitor: Conmon) -> None:
+        self.config = config
+        config.data_root.mkdir(parents=True, exist_ok=True, mode=0o711)
+        config.exec_root.mkdir(parents=True, exist_ok=True, mode=0o711)
+        self.db = StateDB(config.data_root / "minke.db")
+        self.events = EventBus()
+        self.images = ImageService(root=config.data_root / "image", db=self.db, events=self.events)
+        self.containers = ContainerService(
+            data_root=config.data_root, exec_root=config.exec_root, db=self.db,
+            events=self.events, images=self.images, snapshots=self.images.snapshots,
+            runtime=runtime, monitor=monitor, cgroup_parent=config.cgroup_parent,
+        )
+        self.execs = ExecService(containers=self.containers, events=self.events)
+        self.id = self._daemon_id()
+
+    def _daemon_id(self) -> str:
+        path = self.config.data_root / "engine-id"
+        if not path.exists():
+            path.write_text(os.urandom(16).hex())
+        return path.read_text().strip()
+
+    async def start(self) -> None:
+        """Reconcile records with what the kernel and the monitors report."""
+        await self.containers.recover()
+
+    async def close(self) -> None:
+        await self.containers.close()
+        self.db.close()
+
+    async def info(self) -> dict[str, Any]:
+        records = self.containers.all()
+        running = sum(1 for r in records if r["State"]["Status"] == "running")
+        paused = sum(1 for r in records if r["State"]["Status"] == "paused")
+        uname = platform.uname()
+        runtime = self.containers.runtime
+        return {
+            "ID": self.id,
+            "Containers": len(records),
+            "ContainersRunning": running,
+            "ContainersPaused": paused,
+            "ContainersStopped": len(records) - running - paused,
+            "Images": len(self.images.list()),
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"],
+                        "Authorization": None, "Log": list(LOG_DRIVERS)},
+            "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
+            "CPUShares": True, "CPUSet": True, "PidsLimit": True, "OomKillDisable": True,
+            "IPv4Forwarding": True, "BridgeNfIptables": True, "BridgeNfIp6tables": True,
+            "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
+            "NGoroutines": 0, "SystemTime": _now_rfc3339(), "LoggingDriver": DEFAULT_LOG_DRIVER,
+            "CgroupDriver": "cgroupfs", "CgroupVersion": _cgroup_version(),
+            "NEventsListener": 0, "KernelVersion": uname.release,
+            "OperatingSystem": _os_name(), "OSVersion": "", "OSType": "linux",
+            "Architecture": uname.machine, "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                               "Mirrors": []},
+            "NCPU": os.cpu_count() or 1, "MemTotal": _mem_total(),
+            "DockerRootDir": str(self.config.data_root), "Name": socket.gethostname(),
+            "Labels": [], "ExperimentalBuild": False, "ServerVersion": DOCKER_COMPAT_VERSION,
+            "Runtimes": {runtime.name: {"path": runtime.binary}},
+            "DefaultRuntime": runtime.name,
+            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+                      "ControlAvailable": False, "Error": "", "RemoteManagers": None},
+            "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "tini",
+            "SecurityOptions": ["name=cgroupns"] if _cgroup_version() == "2" else [],
+            "Warnings": [],
+        }
+
+
+def _now_rfc3339() -> str:
+    from minke.engine.containers.config import rfc3339
+
+    return rfc3339()
+
+
+def _cgroup_version() -> str:
+    return "2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "1"
+
+
+def _mem_total() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _os_name() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return "Linux"

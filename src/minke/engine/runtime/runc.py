@@ -1,0 +1,112 @@
+"""``Runc``: the OCI runtime CLI (runc, or crun with ``binary="crun"``) behind ``OCIRuntime``.
+
+Owns the command lines of start/kill/delete/state/pause/resume/ps and the translation of the
+runtime's exit status and stderr into ``minke.errors``. ``create`` is not here: the monitor
+(``monitor.Conmon``) runs it, so that the container's init becomes the monitor's child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from minke.engine.runtime.runtime import OCIRuntime, runtime_message
+from minke.errors import Conflict, InternalError, MinkeError, NotFound, Unavailable
+
+# runc (libcontainer/error.go, container_linux.go) and crun wordings for "no such id" and for
+# "the container's state forbids this"; both runtimes are matched so crun is a one-line swap.
+_NOT_FOUND = re.compile(r"does not exist|error opening file .*/status.*no such file", re.I)
+_CONFLICT = re.compile(
+    r"not running|not paused|still running|container paused|is paused|cannot start"
+    r"|already running|has stopped|already paused|is not created|is stopped",
+    re.I,
+)
+
+
+class Runc(OCIRuntime):
+    """runc driven through its CLI, one short-lived process per call.
+
+    ``binary`` is looked up on PATH once (conmon needs an absolute path for ``-r``); crun
+    takes the same flags, so ``Runc(binary="crun", root=...)`` switches runtimes.
+    """
+
+    def __init__(self, *, root: Path, binary: str = "runc", name: str | None = None) -> None:
+        self.binary = shutil.which(binary) or binary
+        self.name = name or Path(binary).name
+        self.root = Path(root)
+
+    def global_args(self) -> list[str]:
+        return ["--root", str(self.root)]
+
+    async def start(self, container_id: str) -> None:
+        await self._run("start", container_id)
+
+    async def kill(self, container_id: str, signal: int, *, all_processes: bool = False) -> None:
+        flags = ["--all"] if all_processes else []
+        await self._run("kill", *flags, container_id, str(int(signal)))
+
+    async def delete(self, container_id: str, *, force: bool = False) -> None:
+        flags = ["--force"] if force else []
+        try:
+            await self._run("delete", *flags, container_id)
+        except NotFound:
+            pass  # idempotent: the engine deletes on every cleanup path, possibly twice
+
+    async def state(self, container_id: str) -> dict[str, Any] | None:
+        try:
+            out = await self._run("state", container_id)
+        except NotFound:
+            return None
+        state = self._json(out, "state", container_id)
+        if not isinstance(state, dict):
+            raise InternalError(f"{self.name} state {container_id}: not an object: {state!r:.200}")
+        return state
+
+    async def pause(self, container_id: str) -> None:
+        await self._run("pause", container_id)
+
+    async def resume(self, container_id: str) -> None:
+        await self._run("resume", container_id)
+
+    async def ps(self, container_id: str) -> list[int]:
+        out = await self._run("ps", "--format", "json", container_id)
+        pids = self._json(out, "ps", container_id)
+        # runc prints `null` for a stopped container
+        return [int(p) for p in pids or []]
+
+    async def _run(self, subcommand: str, *args: str) -> bytes:
+        argv = [self.binary, *self.global_args(), subcommand, *args]
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise Unavailable(f"cannot run OCI runtime {self.binary}: {exc}") from exc
+        out, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise self._error(subcommand, args[-1], proc.returncode or 0, err)
+        return out
+
+    def _error(self, subcommand: str, container_id: str, rc: int, stderr: bytes) -> MinkeError:
+        text = runtime_message(stderr) or f"exit status {rc}"
+        message = f"{self.name} {subcommand} {container_id}: {text}"
+        if _NOT_FOUND.search(text):
+            return NotFound(message)
+        if _CONFLICT.search(text):
+            return Conflict(message)
+        return InternalError(message)
+
+    def _json(self, out: bytes, subcommand: str, container_id: str) -> Any:
+        try:
+            return json.loads(out)
+        except ValueError as exc:
+            raise InternalError(
+                f"{self.name} {subcommand} {container_id}: unreadable output {out[:200]!r}"
+            ) from exc

@@ -1,0 +1,165 @@
+"""Shared fixtures: a real minked on private roots, and a busybox image imported into it.
+
+The daemon is session-scoped (starting one costs ~0.5 s); tests make containers with unique
+names and remove them. At the end every container is removed, the daemon stopped, and its
+mounts and directories cleaned up.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.busybox import write_rootfs_tar
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root (runc, overlayfs, namespaces)")
+    for item in items:
+        if "integration" in item.keywords or "compat" in item.keywords:
+            item.add_marker(skip)
+
+
+@dataclass
+class Daemon:
+    root: Path
+    socket: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def data_root(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def exec_root(self) -> Path:
+        return self.root / "exec"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DOCKER_HOST": self.host, "MINKE_HOST": self.host}
+
+
+def start_daemon(root: Path) -> Daemon:
+    socket = root / "minke.sock"
+    log = root / "minked.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "minke.daemon.main", "--data-root", str(root / "data"),
+         "--exec-root", str(root / "exec"), "-H", f"unix://{socket}",
+         "--pidfile", str(root / "minked.pid"), "--cgroup-parent", f"minke-test-{root.name}"],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    daemon = Daemon(root, socket, process, log)
+    wait_for_socket(daemon)
+    return daemon
+
+
+def wait_for_socket(daemon: Daemon, timeout: float = 20.0) -> None:
+    import socket as sock
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon.process.poll() is not None:
+            raise RuntimeError(f"minked exited: {daemon.log.read_text()[-2000:]}")
+        if daemon.socket.exists():
+            s = sock.socket(sock.AF_UNIX)
+            try:
+                s.connect(str(daemon.socket))
+                s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+                if b"OK" in s.recv(4096):
+                    return
+            except OSError:
+                pass
+            finally:
+                s.close()
+        time.sleep(0.05)
+    raise RuntimeError(f"minked did not answer: {daemon.log.read_text()[-2000:]}")
+
+
+def stop_daemon(daemon: Daemon) -> None:
+    if daemon.process.poll() is None:
+        daemon.process.terminate()
+        try:
+            daemon.process.wait(10)
+        except subprocess.TimeoutExpired:
+            daemon.process.kill()
+            daemon.process.wait()
+
+
+def remove_all_containers(daemon: Daemon) -> None:
+    import docker
+
+    client = docker.APIClient(base_url=daemon.host, version="auto", timeout=60)
+    try:
+        for c in client.containers(all=True):
+            try:
+                client.remove_container(c["Id"], force=True)
+            except docker.errors.APIError:
+                pass
+    finally:
+        client.close()
+
+
+def cleanup_root(root: Path) -> None:
+    """Unmount whatever is still mounted under ``root`` (deepest first), then delete it."""
+    mounts = []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        target = line.split()[1].replace("\\040", " ")
+        if target.startswith(str(root) + "/"):
+            mounts.append(target)
+    for target in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False, capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def minke_daemon() -> Iterator[Daemon]:
+    root = Path(tempfile.mkdtemp(prefix="mk-", dir="/tmp"))
+    daemon = start_daemon(root)
+    try:
+        yield daemon
+    finally:
+        if daemon.process.poll() is None:
+            remove_all_containers(daemon)
+        stop_daemon(daemon)
+        cleanup_root(root)
+
+
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_rootfs_tar(tmp_path_factory.mktemp("busybox") / "rootfs.tar")
+
+
+@pytest.fixture(scope="session")
+def busybox_image(minke_daemon: Daemon, busybox_tar: Path) -> str:
+    """``busybox:latest`` imported into the session daemon (with CMD ["sh"], as Docker's)."""
+    import docker
+
+    client = docker.APIClient(base_url=minke_daemon.host, version="auto")
+    with busybox_tar.open("rb") as f:
+        client.import_image_from_data(f.read(), repository="busybox", tag="latest",
+                                      changes=['CMD ["sh"]'])
+    client.close()
+    return "busybox:latest"
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"
