@@ -9,7 +9,6 @@ Endpoint knowledge stays with the callers; this class only knows how to talk.
 
 from __future__ import annotations
 
-import http.client
 import json
 from collections.abc import Iterator, Mapping
 from urllib.parse import quote, urlencode
@@ -18,6 +17,8 @@ from minke import httperrors
 
 from . import framing
 from .hijack import HijackedConnection, hijack
+from .http11 import ProtocolError
+from .http11 import Response as RawResponse
 from .transport import ConnectionFailed, Host, HostConnection, error_message
 
 # typing is imported only by type checkers: it costs milliseconds of CLI start-up.
@@ -84,7 +85,7 @@ class Response:
 class StreamResponse:
     """A response read as it arrives (chunked JSON lines, frames or raw tty bytes)."""
 
-    def __init__(self, conn: HostConnection, response: http.client.HTTPResponse) -> None:
+    def __init__(self, conn: HostConnection, response: RawResponse) -> None:
         self._conn = conn
         self.response = response
         self.status = response.status
@@ -94,7 +95,7 @@ class StreamResponse:
         while True:
             try:
                 data = self.response.read1(READ_SIZE)
-            except (http.client.IncompleteRead, ConnectionError):
+            except ConnectionError:
                 return  # the daemon went away mid-stream; the caller sees the end
             if not data:
                 return
@@ -143,7 +144,7 @@ class APIClient:
             return {k.lower(): v for k, v in response.getheaders()}
         except ConnectionFailed:
             raise
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, ProtocolError) as exc:
             raise ConnectionFailed(self.host.url, str(exc)) from exc
         finally:
             conn.close()
@@ -175,15 +176,15 @@ class APIClient:
             conn.request(method, self.url(path, params), body=payload, headers=hdrs)
         except ConnectionFailed:
             raise
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, ProtocolError) as exc:
             conn.close()
             raise ConnectionFailed(self.host.url, str(exc)) from exc
 
-    def _response(self, conn: HostConnection) -> http.client.HTTPResponse:
+    def _response(self, conn: HostConnection) -> RawResponse:
         """The answer to the request sent on ``conn``; failures raised as minke errors."""
         try:
             response = conn.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, ProtocolError) as exc:
             conn.close()
             raise ConnectionFailed(self.host.url, str(exc)) from exc
         if response.status >= 400:
@@ -200,7 +201,7 @@ class APIClient:
         body: Any,
         data: bytes | IO[bytes] | None,
         headers: Mapping[str, str] | None,
-    ) -> http.client.HTTPResponse:
+    ) -> RawResponse:
         self._request(conn, method, path, params, body, data, headers)
         return self._response(conn)
 

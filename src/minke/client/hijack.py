@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 from minke import httperrors
 
+from .http11 import ProtocolError, Reader, Response
 from .transport import Host, error_message, open_socket
 
 READ_SIZE = 32 * 1024
-MAX_HEAD = 64 * 1024  # bytes; a response head larger than this is not a Docker daemon
 
 
 class HijackedConnection:
@@ -69,51 +69,9 @@ class HijackedConnection:
         self.close()
 
 
-def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        data = sock.recv(READ_SIZE)
-        if not data:
-            raise httperrors.from_status(500, "daemon closed the connection during the upgrade")
-        buf += data
-        if len(buf) > MAX_HEAD:
-            raise httperrors.from_status(500, "response head too large")
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers, rest
-
-
-def _read_error_body(sock: socket.socket, headers: dict[str, str], rest: bytes) -> bytes:
+def _read_error_body(reader: Reader, headers: dict[str, str], status: int) -> bytes:
     """The body of a refused upgrade (a JSON error), however it is delimited."""
-    length = headers.get("content-length")
-    chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-    buf = rest
-    while True:
-        if length is not None and len(buf) >= int(length):
-            return buf[: int(length)]
-        if chunked and buf.endswith(b"0\r\n\r\n"):
-            return _dechunk(buf)
-        data = sock.recv(READ_SIZE)
-        if not data:
-            return _dechunk(buf) if chunked else buf
-        buf += data
-
-
-def _dechunk(data: bytes) -> bytes:
-    out = b""
-    while data:
-        size_line, _, data = data.partition(b"\r\n")
-        size = int(size_line.split(b";")[0] or b"0", 16)
-        if size == 0:
-            break
-        out += data[:size]
-        data = data[size + 2 :]
-    return out
+    return Response(reader, status, headers, lambda _reusable: None).read()
 
 
 def hijack(
@@ -141,10 +99,14 @@ def hijack(
             "\r\n"
         ).encode("latin-1") + body
         sock.sendall(request)
-        status, headers, rest = _read_head(sock)
+        reader = Reader(sock)
+        try:
+            status, headers = reader.read_head()
+        except ProtocolError as exc:
+            raise httperrors.from_status(500, f"upgrade failed: {exc}") from exc
         if status in (101, 200):
-            return HijackedConnection(sock, rest, headers)
-        raw = _read_error_body(sock, headers, rest)
+            return HijackedConnection(sock, reader.buffer, headers)
+        raw = _read_error_body(reader, headers, status)
     except BaseException:
         sock.close()
         raise

@@ -1,19 +1,20 @@
 """Where the daemon is and how to open a connection to it.
 
 Owns the host string (``unix://`` or ``tcp://``), the choice of the default, plain
-``http.client`` connections over AF_UNIX or TCP, and reading the ``{"message": ...}`` body
+HTTP/1.1 connections (``http11``) over AF_UNIX or TCP, and reading the ``{"message": ...}`` body
 of a failed response. Knows nothing of the Docker API's endpoints.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
 from urllib.parse import urlsplit
 
 from minke import errors
+
+from .http11 import Connection
 
 DEFAULT_HOST = "unix:///run/minke/minke.sock"
 HOST_ENV_VARS = ("MINKE_HOST", "DOCKER_HOST")
@@ -100,16 +101,16 @@ def open_socket(host: Host) -> socket.socket:
     return sock
 
 
-class HostConnection(http.client.HTTPConnection):
-    """An ``HTTPConnection`` whose socket comes from ``open_socket`` (unix or tcp)."""
+class HostConnection(Connection):
+    """A keep-alive HTTP connection whose socket comes from ``open_socket`` (unix or tcp)."""
 
     def __init__(self, host: Host) -> None:
         # The Host header is informational for a unix socket; docker sends "api.moby.localhost".
-        super().__init__("api.moby.localhost" if host.scheme == "unix" else host.address)
+        super().__init__(
+            lambda: open_socket(host),
+            "api.moby.localhost" if host.scheme == "unix" else host.address,
+        )
         self.minke_host = host
-
-    def connect(self) -> None:
-        self.sock = open_socket(self.minke_host)
 
 
 def error_message(raw: bytes, status: int) -> str:
