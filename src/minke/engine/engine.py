@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from minke.engine.containers import ContainerService, ExecService
+from minke.engine.containers.extensions import ContainerExtension
 from minke.engine.containers.config import DEFAULT_LOG_DRIVER, LOG_DRIVERS
 from minke.engine.events import EventBus
 from minke.engine.images import ImageService
@@ -37,10 +38,13 @@ class Engine:
         self.db = StateDB(config.data_root / "minke.db")
         self.events = EventBus()
         self.images = ImageService(root=config.data_root / "image", db=self.db, events=self.events)
+        # Extensions join the container lifecycle in this order (volumes before networks, ...).
+        extensions: list[ContainerExtension] = []
         self.containers = ContainerService(
             data_root=config.data_root, exec_root=config.exec_root, db=self.db,
             events=self.events, images=self.images, snapshots=self.images.snapshots,
             runtime=runtime, monitor=monitor, cgroup_parent=config.cgroup_parent,
+            extensions=extensions,
         )
         self.execs = ExecService(containers=self.containers, events=self.events)
         self.id = self._daemon_id()
@@ -101,7 +105,8 @@ class Engine:
 
 
 def _now_rfc3339() -> str:
-    from minke.engine.containers.config import rfc3339
+    from minke.engine.containers.extensions import ContainerExtension
+from minke.engine.containers.config import rfc3339
 
     return rfc3339()
 

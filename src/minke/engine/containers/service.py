@@ -15,12 +15,12 @@ import shutil
 import signal as signals
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from minke.engine.containers import config as cfg
 from minke.engine.containers import hostfiles, naming, views
+from minke.engine.containers.extensions import ContainerExtension
 from minke.engine.containers.rootfs import resolve_in_root, resolve_user
 from minke.engine.containers.spec import runtime_spec
 from minke.engine.events import EventBus
@@ -106,6 +106,7 @@ class ContainerService:
     def __init__(
         self, *, data_root: Path, exec_root: Path, db: StateDB, events: EventBus, images: Any,
         snapshots: Any, runtime: OCIRuntime, monitor: Conmon, cgroup_parent: str = "minke",
+        extensions: list[ContainerExtension] | None = None,
     ) -> None:
         self._data_root = data_root / "containers"
         self._exec_root = exec_root / "containers"
@@ -125,7 +126,7 @@ class ContainerService:
             defaultdict(list)
         )
         self._pending_size: dict[str, tuple[int, int]] = {}
-        self._exit_hooks: list[Callable[[Record], None]] = []
+        self.extensions: list[ContainerExtension] = list(extensions or [])
         images.set_in_use_check(self.users_of_image)
 
     # -- lookup ---------------------------------------------------------------------------
@@ -220,6 +221,8 @@ class ContainerService:
             await asyncio.to_thread(
                 self._snapshots.prepare, container_id, self._images.top_chain_id(image_id)
             )
+            for extension in self.extensions:
+                await extension.created(record)
             upper = self._snapshots.upper(container_id)
             record["GraphDriver"]["Data"] = {
                 "MergedDir": str(paths["rootfs"]), "UpperDir": str(upper),
@@ -227,6 +230,9 @@ class ContainerService:
             }
             self._save(record)
         except BaseException:
+            for extension in reversed(self.extensions):
+                with contextlib.suppress(MinkeError):
+                    await extension.removed(record)
             shutil.rmtree(paths["dir"], ignore_errors=True)
             with contextlib.suppress(NotFound):
                 await asyncio.to_thread(self._snapshots.remove, container_id)
@@ -253,12 +259,11 @@ class ContainerService:
         cid = record["Id"]
         paths = self.paths(cid)
         bundle = paths["bundle"]
-        mounted = False
+        prepared = False
         try:
             bundle.mkdir(parents=True, exist_ok=True)
             await asyncio.to_thread(self._snapshots.mount, cid, paths["rootfs"])
-            mounted = True
-            await asyncio.to_thread(self._prepare_rootfs, record)
+            prepared = True
             spec = runtime_spec(
                 record, rootfs=paths["rootfs"],
                 user=resolve_user(
@@ -268,24 +273,20 @@ class ContainerService:
                 cgroups_path=f"/{self._cgroup_parent}/{cid}",
                 console_size=self._pending_size.get(cid) or _console_size(record),
             )
+            for extension in self.extensions:
+                await extension.prepare(record, spec, paths["rootfs"])
+            await asyncio.to_thread(self._prepare_rootfs, record)
             (bundle / "config.json").write_text(json.dumps(spec))
-            self.monitor.clear_exit(cid)
-            await self.runtime.delete(cid, force=True)
-            config = record["Config"]
-            pid = await self.monitor.create(
-                container_id=cid, name=record["Name"].lstrip("/"), bundle=bundle,
-                tty=bool(config.get("Tty")), stdin=bool(config.get("OpenStdin")),
-                stdin_once=bool(config.get("StdinOnce")), log_path=paths["log"],
-            )
-            await self._connect_attachers(cid, bundle)
-            if cid in self._pending_size:
-                self.monitor.resize(bundle, *self._pending_size[cid])
-            await self.runtime.start(cid)
+        except BaseException as exc:
+            await self._start_failed(record, exc, prepared)
+            raise
+        try:
+            pid = await self._run(record, bundle, paths["log"])
         except MinkeError as exc:
-            await self._start_failed(record, exc, mounted)
+            await self._start_failed(record, exc, prepared)
             raise self._classify_start_error(record, exc) from exc
         except BaseException as exc:
-            await self._start_failed(record, exc, mounted)
+            await self._start_failed(record, exc, prepared)
             raise
         state = record["State"]
         state.update(
@@ -296,6 +297,25 @@ class ContainerService:
         self._save(record)
         self._event(record, "start")
         self._watch(cid)
+        for extension in self.extensions:
+            await extension.started(record)
+
+    async def _run(self, record: Record, bundle: Path, log_path: Path) -> int:
+        """Create the container under its monitor, connect waiting attach clients, start it."""
+        cid = record["Id"]
+        self.monitor.clear_exit(cid)
+        await self.runtime.delete(cid, force=True)
+        config = record["Config"]
+        pid = await self.monitor.create(
+            container_id=cid, name=record["Name"].lstrip("/"), bundle=bundle,
+            tty=bool(config.get("Tty")), stdin=bool(config.get("OpenStdin")),
+            stdin_once=bool(config.get("StdinOnce")), log_path=log_path,
+        )
+        await self._connect_attachers(cid, bundle)
+        if cid in self._pending_size:
+            self.monitor.resize(bundle, *self._pending_size[cid])
+        await self.runtime.start(cid)
+        return pid
 
     def _classify_start_error(self, record: Record, exc: MinkeError) -> MinkeError:
         code, error = _start_error(record["Path"], exc.message)
@@ -310,6 +330,11 @@ class ContainerService:
             if not future.done():
                 future.set_result(None)
         await self.runtime.delete(cid, force=True)
+        for extension in reversed(self.extensions):
+            try:
+                await extension.start_failed(record)
+            except MinkeError as undo_exc:
+                log.warning("undoing start of %s: %s", cid[:12], undo_exc)
         if mounted:
             await asyncio.to_thread(self._snapshots.unmount, self.paths(cid)["rootfs"])
         if record["HostConfig"].get("AutoRemove"):
@@ -365,6 +390,11 @@ class ContainerService:
             except MinkeError as exc:
                 log.warning("runc delete %s: %s", cid[:12], exc)
             await asyncio.to_thread(self._snapshots.unmount, self.paths(cid)["rootfs"])
+            for extension in reversed(self.extensions):
+                try:
+                    await extension.stopped(record)
+                except MinkeError as exc:
+                    log.warning("after exit of %s: %s", cid[:12], exc)
             if status.oom_killed:
                 self._event(record, "oom")
             self._event(record, "die", exitCode=str(record["State"]["ExitCode"]))
@@ -532,6 +562,11 @@ class ContainerService:
             del self._records[cid]
             self._pending_size.pop(cid, None)
         self._locks.pop(cid, None)
+        for extension in reversed(self.extensions):
+            try:
+                await extension.removed(record)
+            except MinkeError as exc:
+                log.warning("after removal of %s: %s", cid[:12], exc)
         self._event(record, "destroy")
         for future in self._exit_waiters.pop(cid, []):
             if not future.done():
