@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from minke.engine.containers import ContainerService, ExecService
+from minke.engine.containers.config import DEFAULT_LOG_DRIVER, LOG_DRIVERS, rfc3339
 from minke.engine.containers.extensions import ContainerExtension
-from minke.engine.containers.config import DEFAULT_LOG_DRIVER, LOG_DRIVERS
 from minke.engine.events import EventBus
 from minke.engine.images import ImageService
 from minke.engine.runtime import Conmon, OCIRuntime
@@ -84,7 +84,7 @@ class Engine:
             "CPUShares": True, "CPUSet": True, "PidsLimit": True, "OomKillDisable": True,
             "IPv4Forwarding": True, "BridgeNfIptables": True, "BridgeNfIp6tables": True,
             "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
-            "NGoroutines": 0, "SystemTime": _now_rfc3339(), "LoggingDriver": DEFAULT_LOG_DRIVER,
+            "NGoroutines": 0, "SystemTime": rfc3339(), "LoggingDriver": DEFAULT_LOG_DRIVER,
             "CgroupDriver": "cgroupfs", "CgroupVersion": _cgroup_version(),
             "NEventsListener": 0, "KernelVersion": uname.release,
             "OperatingSystem": _os_name(), "OSVersion": "", "OSType": "linux",
@@ -102,13 +102,6 @@ class Engine:
             "SecurityOptions": ["name=cgroupns"] if _cgroup_version() == "2" else [],
             "Warnings": [],
         }
-
-
-def _now_rfc3339() -> str:
-    from minke.engine.containers.extensions import ContainerExtension
-from minke.engine.containers.config import rfc3339
-
-    return rfc3339()
 
 
 def _cgroup_version() -> str:
