@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from tests.conftest import (  # noqa: E402
     stop_daemon,
 )
 from tests.support.busybox import write_rootfs_tar  # noqa: E402
+from tests.support.docker import running_docker  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 DOCKER_CLI = "/usr/local/bin/docker" if Path("/usr/local/bin/docker").exists() else "docker"
@@ -51,26 +51,9 @@ class Target:
                               check=check)
 
 
-def _answers(path: str) -> bool:
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(2)
-    try:
-        s.connect(path)
-        s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
-        return b"OK" in s.recv(1024)
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
 def docker_target() -> Target | None:
-    host = os.environ.get("DOCKER_ANCHOR_HOST", "")
-    path = host[len("unix://"):] if host.startswith("unix://") else host
-    for candidate in (path, "/var/run/docker.sock"):
-        if candidate and _answers(candidate):
-            return Target("docker", f"unix://{candidate}")
-    return None
+    host = running_docker()
+    return Target("docker", host) if host else None
 
 
 @contextmanager

@@ -7,7 +7,6 @@ firewall rules never touch the host) and stops it afterwards.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -16,34 +15,18 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import SHARED
+from tests.support.docker import running_docker
 
 ANCHOR = SHARED / "tools" / "docker-anchor"
-
-
-def _answers(path: str) -> bool:
-    import socket
-
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(2)
-    try:
-        s.connect(path)
-        s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
-        return b"OK" in s.recv(1024)
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 @pytest.fixture(scope="session")
 def real_docker() -> Iterator[str]:
     """DOCKER_HOST of a real Docker daemon."""
-    host = os.environ.get("DOCKER_ANCHOR_HOST", "")
-    path = host[len("unix://"):] if host.startswith("unix://") else host
-    for candidate in (path, "/var/run/docker.sock"):
-        if candidate and _answers(candidate):
-            yield f"unix://{candidate}"
-            return
+    host = running_docker()
+    if host:
+        yield host
+        return
     if not ANCHOR.exists() or shutil.which("dockerd") is None:
         pytest.skip("no Docker daemon and no docker-anchor to start one")
     root = Path(tempfile.mkdtemp(prefix="anchor-", dir="/tmp"))

@@ -9,33 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from minke import detachkeys
 from minke.api.hijack import HijackedConnection
 from minke.api.streams import frame
 from minke.engine.runtime import AttachStream
 from minke.errors import InvalidParameter
 
-DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-
 
 def parse_detach_keys(spec: str | None) -> bytes:
-    """Docker's detach key syntax: comma-separated ``ctrl-<x>`` or single characters."""
-    spec = spec or DEFAULT_DETACH_KEYS
-    out = bytearray()
-    for part in spec.split(","):
-        part = part.strip()
-        if part.startswith("ctrl-") and len(part) == 6:
-            char = part[5]
-            if char.isalpha():
-                out.append(ord(char.lower()) - ord("a") + 1)
-            elif char in "@[\\]^_":
-                out.append({"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}[char])
-            else:
-                raise InvalidParameter(f"Invalid escape keys ({spec}) provided")
-        elif len(part) == 1:
-            out.append(ord(part))
-        else:
-            raise InvalidParameter(f"Invalid escape keys ({spec}) provided")
-    return bytes(out)
+    try:
+        return detachkeys.parse_detach_keys(spec)
+    except ValueError as exc:
+        raise InvalidParameter(str(exc)) from None
 
 
 async def pump(

@@ -13,31 +13,17 @@ import tty
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .context import CLIError
+from minke import detachkeys
 
-DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-_CTRL_KEYS = "abcdefghijklmnopqrstuvwxyz[\\]^_"
+from .context import CLIError
 
 
 def parse_detach_keys(spec: str | None) -> bytes:
-    """docker's ``term.ToBytes``: comma-separated single characters or ``ctrl-<key>``."""
-    spec = spec or DEFAULT_DETACH_KEYS
-    out = bytearray()
-    for key in spec.split(","):
-        lowered = key.lower()
-        if len(key) == 1:
-            out.append(ord(key))
-        elif lowered.startswith("ctrl-") and len(key) == 6:
-            char = lowered[5]
-            if char == "@":
-                out.append(0)
-            elif char in _CTRL_KEYS:
-                out.append(_CTRL_KEYS.index(char) + 1)
-            else:
-                raise CLIError(f"Invalid detach keys ({spec}) provided", 125)
-        else:
-            raise CLIError(f"Invalid detach keys ({spec}) provided", 125)
-    return bytes(out)
+    """``--detach-keys`` as bytes; docker's error and exit status 125 when malformed."""
+    try:
+        return detachkeys.parse_detach_keys(spec)
+    except ValueError as exc:
+        raise CLIError(str(exc), 125) from None
 
 
 class EscapeProxy:

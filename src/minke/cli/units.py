@@ -1,8 +1,8 @@
 """Human-readable units as docker prints them, and the time arguments docker accepts.
 
-Owns go-units' ``HumanDuration`` ("Up 3 seconds", "About a minute ago"), ``HumanSize`` in
-decimal units ("1.2MB"), docker's 12-character short ids, and parsing of ``--since`` /
-``--until`` values (unix seconds, RFC 3339 dates, or Go durations such as ``10m``).
+Re-exports ``minke.units`` (go-units' durations and sizes); owns docker's 12-character
+short ids and the parsing of ``--since`` / ``--until`` values (unix seconds, RFC 3339
+dates, or Go durations such as ``10m``).
 """
 
 from __future__ import annotations
@@ -11,46 +11,14 @@ import re
 import time
 from datetime import UTC, datetime
 
-_SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+from minke.units import human_duration, human_size
+
+__all__ = [
+    "human_duration", "human_size", "parse_go_duration", "parse_timestamp", "short_id",
+]
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _DURATION_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
-def human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration``: "Less than a second", "About a minute", "3 days"."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)  # Go rounds to the nearest hour here
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
-
-
-def human_size(size: float, precision: int = 3) -> str:
-    """go-units ``HumanSizeWithPrecision``: decimal units, ``%.{precision}g``."""
-    unit = 0
-    while size >= 1000 and unit < len(_SIZE_UNITS) - 1:
-        size /= 1000
-        unit += 1
-    return f"{size:.{precision}g}{_SIZE_UNITS[unit]}"
 
 
 def short_id(ident: str) -> str:

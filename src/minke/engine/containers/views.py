@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from minke.errors import InvalidParameter
+from minke.units import human_duration
 
 LIST_FILTERS = {
     "id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume",
@@ -23,34 +24,6 @@ def parse_time(value: str) -> float:
     main, _, frac = value.rstrip("Z").partition(".")
     seconds = datetime.fromisoformat(main + "+00:00").timestamp()
     return seconds + (float("0." + frac) if frac else 0.0)
-
-
-def human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration``, which the Status column of ``docker ps`` is made of."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
 
 
 def status_text(state: dict[str, Any], now: float | None = None) -> str:

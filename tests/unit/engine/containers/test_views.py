@@ -5,6 +5,7 @@ from tests.unit.engine.containers.test_config import record
 
 from minke.engine.containers import views
 from minke.errors import InvalidParameter
+from minke.units import human_duration
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
@@ -14,7 +15,7 @@ from minke.errors import InvalidParameter
     (90 * 86400, "3 months"), (800 * 86400, "2 years"),
 ])
 def test_human_duration(seconds: float, text: str) -> None:
-    assert views.human_duration(seconds) == text
+    assert human_duration(seconds) == text
 
 
 def test_status_text() -> None:
