@@ -224,8 +224,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
         tail = None
     tty = bool(record["Config"].get("Tty"))
     log_path = Path(record["LogPath"])
-    records, offset = await asyncio.to_thread(
-        logfile.read_records, log_path, since_ns=since, until_ns=until, tail=tail
+    reader = await asyncio.to_thread(
+        logfile.LogReader, log_path, since_ns=since, until_ns=until, tail=tail
     )
     response = web.StreamResponse(
         headers={"Content-Type": RAW_STREAM if tty else MULTIPLEXED_STREAM}
@@ -240,12 +240,16 @@ async def logs(request: web.Request) -> web.StreamResponse:
         data = (_timestamp(rec.time_ns) + rec.data) if timestamps else rec.data
         await response.write(data if tty else frame(kind, data))
 
-    for rec in records:
-        await send(rec)
+    try:
+        while batch := await asyncio.to_thread(reader.batch):
+            for rec in batch:
+                await send(rec)
+    finally:
+        reader.close()
     if follow and until is None and record["State"]["Running"]:
         cid = record["Id"]
         async for rec in logfile.follow(
-            log_path, offset=offset, is_running=lambda: containers.is_running(cid)
+            log_path, offset=reader.offset, is_running=lambda: containers.is_running(cid)
         ):
             await send(rec)
     await response.write_eof()

@@ -6,7 +6,7 @@
 the container manager.
 """
 
-from minke.engine.runtime.logfile import LogRecord, follow, read_records
+from minke.engine.runtime.logfile import LogReader, LogRecord, follow, read_records
 from minke.engine.runtime.monitor import AttachStream, Conmon, ExecSession
 from minke.engine.runtime.runc import Runc
 from minke.engine.runtime.runtime import ExitStatus, OCIRuntime
@@ -16,6 +16,7 @@ __all__ = [
     "Conmon",
     "ExecSession",
     "ExitStatus",
+    "LogReader",
     "LogRecord",
     "OCIRuntime",
     "Runc",

@@ -9,7 +9,7 @@ by the next ``P``/``F`` record of the same stream. Records are merged back into 
 process wrote. Writing the log, its size limit and Docker's ``logs`` options belong elsewhere
 (conmon and the container manager).
 
-``read_records`` reads a whole file and blocks; async callers run it with ``asyncio.to_thread``.
+``LogReader`` and ``read_records`` block; async callers run them with ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -89,6 +89,111 @@ def parse_records(lines: Iterable[bytes]) -> list[LogRecord]:
     return records + merger.flush()
 
 
+READ_BATCH = 1 << 20  # bytes of log parsed per batch: `docker logs` of a huge log streams
+TAIL_BLOCK = 64 * 1024  # bytes read per step when scanning backwards for --tail
+
+
+def tail_offset(file: BinaryIO, count: int) -> int:
+    """The offset of the first line of the last ``count`` records, found by reading the
+    file backwards (a record ends with an ``F`` line; the ``P`` lines before it belong to it)."""
+    position = file.seek(0, os.SEEK_END)
+    buffer = b""
+    while True:
+        step = min(TAIL_BLOCK, position)
+        position -= step
+        file.seek(position)
+        buffer = file.read(step) + buffer
+        # Above offset 0 the first line of the buffer may be cut: count only whole lines.
+        if position == 0:
+            start = 0
+        elif b"\n" in buffer:
+            start = position + buffer.index(b"\n") + 1
+        else:
+            continue
+        finished = sum(1 for line in buffer[start - position:].split(b"\n")
+                       if _tag(line) == b"F")
+        if finished > count:
+            break
+        if position == 0:
+            return 0
+    # Walk forward from the first whole line until exactly `count` records remain.
+    offset = start
+    for line in buffer[start - position:].split(b"\n"):
+        if finished <= count:
+            break
+        if _tag(line) == b"F":
+            finished -= 1
+        offset += len(line) + 1
+    return offset
+
+
+def _tag(line: bytes) -> bytes | None:
+    parts = line.split(b" ", 3)
+    return parts[2] if len(parts) >= 3 else None
+
+
+class LogReader:
+    """Reads a log's records in bounded batches, for ``docker logs`` without ``--follow``
+    and before following. ``offset`` is where ``follow`` goes on afterwards.
+
+    ``tail`` (N last records; 0 none; None or negative all) is applied before ``since_ns`` and
+    ``until_ns`` (both inclusive), as dockerd's file loggers do. A missing file reads as empty.
+    A trailing line conmon has not finished writing is left for ``follow``; a line the process
+    has not finished (P records without their F) is returned as it stands. Blocking: async
+    callers run ``batch`` with ``asyncio.to_thread``.
+    """
+
+    def __init__(self, path: Path, *, since_ns: int | None = None, until_ns: int | None = None,
+                 tail: int | None = None) -> None:
+        self._since, self._until = since_ns, until_ns
+        self._merger = _Merger()
+        self._done = False
+        try:
+            self._file: BinaryIO | None = path.open("rb")
+        except FileNotFoundError:
+            self._file, self.offset = None, 0
+            return
+        if tail is not None and tail >= 0:  # negative: all, as Docker's tail=all (-1)
+            if tail == 0:
+                self.offset = self._file.seek(0, os.SEEK_END)
+                self._done = True
+                return
+            self.offset = tail_offset(self._file, tail)
+        else:
+            self.offset = 0
+        self._file.seek(self.offset)
+
+    def batch(self) -> list[LogRecord]:
+        """The next records; an empty list once the file's complete lines are read."""
+        if self._file is None or self._done:
+            return []
+        records: list[LogRecord] = []
+        while not records and not self._done:
+            chunk = self._file.read(READ_BATCH)
+            end = chunk.rfind(b"\n") + 1
+            if len(chunk) < READ_BATCH or end == 0:
+                self._done = True
+            self._file.seek(self.offset + end)
+            self.offset += end
+            lines = chunk[:end].split(b"\n")[:-1]
+            records = [r for r in map(self._merger.feed, lines) if r is not None]
+            if self._done:
+                records += self._merger.flush()
+            records = [r for r in records if self._wanted(r)]
+            if self._until is not None and records and records[-1].time_ns > self._until:
+                self._done = True
+        return records
+
+    def _wanted(self, record: LogRecord) -> bool:
+        return (self._since is None or record.time_ns >= self._since) and (
+            self._until is None or record.time_ns <= self._until
+        )
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 def read_records(
     path: Path,
     *,
@@ -96,26 +201,16 @@ def read_records(
     until_ns: int | None = None,
     tail: int | None = None,
 ) -> tuple[list[LogRecord], int]:
-    """Records of the file and the byte offset they end at (where ``follow`` goes on).
-
-    ``tail`` (N last records; 0 none; None or negative all) is applied before ``since_ns`` and
-    ``until_ns`` (both inclusive), as dockerd's file loggers do. A missing file reads as empty.
-    A trailing line conmon has not finished writing is left for ``follow``; a line the process
-    has not finished (P records without their F) is returned as it stands.
-    """
+    """All matching records at once, and the offset they end at: for small logs and tests;
+    ``LogReader`` streams large ones."""
+    reader = LogReader(path, since_ns=since_ns, until_ns=until_ns, tail=tail)
+    records: list[LogRecord] = []
     try:
-        content = path.read_bytes()
-    except FileNotFoundError:
-        return [], 0
-    end = content.rfind(b"\n") + 1
-    records = parse_records(content[:end].split(b"\n")[:-1])
-    if tail is not None and tail >= 0:  # negative: all, as Docker's tail=all (-1)
-        records = records[-tail:] if tail else []
-    if since_ns is not None:
-        records = [r for r in records if r.time_ns >= since_ns]
-    if until_ns is not None:
-        records = [r for r in records if r.time_ns <= until_ns]
-    return records, end
+        while batch := reader.batch():
+            records += batch
+    finally:
+        reader.close()
+    return records, reader.offset
 
 
 async def follow(

@@ -182,6 +182,7 @@ def test_public_surface():
 
     assert runtime.__all__ == sorted(runtime.__all__)
     assert set(runtime.__all__) == {
-        "AttachStream", "Conmon", "ExecSession", "ExitStatus", "LogRecord", "OCIRuntime",
+        "AttachStream", "Conmon", "ExecSession", "ExitStatus", "LogReader", "LogRecord",
+        "OCIRuntime",
         "Runc", "follow", "read_records",
     }
