@@ -58,13 +58,22 @@ class Daemon:
         return {**os.environ, "DOCKER_HOST": self.host, "MINKE_HOST": self.host}
 
 
-def start_daemon(root: Path) -> Daemon:
+def bridge_name(root: Path) -> str:
+    """The default bridge of the daemon on ``root``: unique per daemon (it also names the
+    daemon's nftables table), at most 15 characters."""
+    import hashlib
+
+    return "mkb" + hashlib.sha256(str(root).encode()).hexdigest()[:10]
+
+
+def start_daemon(root: Path, *extra: str) -> Daemon:
     socket = root / "minke.sock"
     log = root / "minked.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "minke.daemon.main", "--data-root", str(root / "data"),
          "--exec-root", str(root / "exec"), "-H", f"unix://{socket}",
-         "--pidfile", str(root / "minked.pid"), "--cgroup-parent", f"minke-test-{root.name}"],
+         "--pidfile", str(root / "minked.pid"), "--cgroup-parent", f"minke-test-{root.name}",
+         "--bridge", bridge_name(root), *extra],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     daemon = Daemon(root, socket, process, log)
@@ -118,8 +127,32 @@ def remove_all_containers(daemon: Daemon) -> None:
         client.close()
 
 
+def remove_networks(root: Path) -> None:
+    """Delete the bridges of every network the daemon on ``root`` knew and its nftables
+    table (a daemon leaves them for live restore); veths went with the namespaces."""
+    import sqlite3
+
+    bridges = {bridge_name(root)}
+    db = root / "data" / "minke.db"
+    if db.exists():
+        conn = sqlite3.connect(db)
+        try:
+            for (doc,) in conn.execute("SELECT doc FROM networks"):
+                bridges.add(__import__("json").loads(doc).get("_Interface") or "")
+        except sqlite3.Error:
+            pass
+        finally:
+            conn.close()
+    for bridge in sorted(bridges - {""}):
+        subprocess.run(["ip", "link", "del", bridge], check=False, capture_output=True)
+    subprocess.run(["nft", "delete", "table", "inet", "minke_" + bridge_name(root)],
+                   check=False, capture_output=True)
+
+
 def cleanup_root(root: Path) -> None:
-    """Unmount whatever is still mounted under ``root`` (deepest first), then delete it."""
+    """Unmount whatever is still mounted under ``root`` (deepest first), remove the
+    daemon's networks from the host, then delete it."""
+    remove_networks(root)
     mounts = []
     for line in Path("/proc/self/mounts").read_text().splitlines():
         target = line.split()[1].replace("\\040", " ")

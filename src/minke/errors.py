@@ -4,6 +4,7 @@ One tree of *classes*, not per-object errors (containerd's errdefs)::
 
     MinkeError
     ├── InvalidParameter   bad input: a malformed name, value or request (HTTP 400)
+    ├── Unauthorized       a registry refused the credentials, or wanted some (401)
     ├── NotFound           no such object (404)
     ├── Conflict           the object exists or is in a state that forbids this (409)
     ├── NotModified        the request asked for the state the object is already in (304)
@@ -32,6 +33,10 @@ class MinkeError(Exception):
 
 class InvalidParameter(MinkeError):
     """The caller sent something malformed; retrying the same request fails the same way."""
+
+
+class Unauthorized(MinkeError):
+    """A registry refused the credentials given, or asked for credentials none were given for."""
 
 
 class NotFound(MinkeError):

@@ -10,6 +10,7 @@ from minke import errors
 
 _STATUS: dict[type[errors.MinkeError], int] = {
     errors.InvalidParameter: 400,
+    errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,

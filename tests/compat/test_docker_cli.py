@@ -202,3 +202,13 @@ def test_import_save_load_roundtrip(minke_daemon: Daemon, busybox_tar: Path,
     history = docker(minke_daemon, "history", ref).stdout.decode()
     assert "IMAGE" in history
     docker(minke_daemon, "rmi", ref, ref + "-b")
+
+
+def test_start_attach_reruns_an_exited_container(minke_daemon: Daemon, busybox_image: str) -> None:
+    name = unique()
+    docker(minke_daemon, "create", "--name", name, busybox_image, "sh", "-c",
+           "echo run; exit 2")
+    for _ in range(2):  # created, then exited: each `start -a` shows the new run's output
+        proc = docker(minke_daemon, "start", "-a", name, check=False)
+        assert (proc.returncode, proc.stdout) == (2, b"run\n")
+    docker(minke_daemon, "rm", name)

@@ -73,7 +73,10 @@ async def error_middleware(request: web.Request, handler: routing.Handler) -> we
 
 
 def make_app(engine: Engine) -> web.Application:
-    from minke.api.routes import containers, execs, images, system
+    from minke.api.routes import containers, distribution, execs, images, networks, system, volumes
+    from minke.api.routes import commit, container_files, system_df
+    from minke.api.routes import stats as container_stats
+    from minke.api.routes import build as image_build
 
     app = web.Application(
         middlewares=[error_middleware, version_middleware],
@@ -81,6 +84,7 @@ def make_app(engine: Engine) -> web.Application:
         handler_args={"max_field_size": 65536},
     )
     app[ENGINE] = engine
-    for module in (system, images, containers, execs):
+    for module in (system, images, containers, execs, volumes, distribution, networks,
+                   container_files, commit, system_df, container_stats, image_build):
         routing.install(app, module.routes)
     return app

@@ -23,8 +23,16 @@ VERBS: dict[str, Verb] = {
                  "[OPTIONS] CONTAINER COMMAND [ARG...]", common=True),
     "ps": Verb("ps", "List containers", "[OPTIONS]", common=True),
     "images": Verb("images", "List images", "[OPTIONS] [REPOSITORY[:TAG]]", common=True),
+    "pull": Verb("registry", "Download an image from a registry", "[OPTIONS] NAME[:TAG|@DIGEST]",
+                 common=True),
+    "push": Verb("registry", "Upload an image to a registry", "[OPTIONS] NAME[:TAG]",
+                 common=True),
     "version": Verb("system", "Show the minke version information", "[OPTIONS]", common=True),
     "info": Verb("system", "Display system-wide information", "[OPTIONS]", common=True),
+    "compose": Verb("compose", "Define and run multi-container applications",
+                    "[OPTIONS] COMMAND"),
+    "build": Verb("build", "Build an image from a Dockerfile", "[OPTIONS] PATH | URL | -",
+                  common=True),
     "attach": Verb("attach", "Attach local standard input, output, and error streams to a "
                    "running container", "[OPTIONS] CONTAINER"),
     "create": Verb("run", "Create a new container", "[OPTIONS] IMAGE [COMMAND] [ARG...]"),
@@ -37,6 +45,8 @@ VERBS: dict[str, Verb] = {
     "kill": Verb("containers", "Kill one or more running containers",
                  "[OPTIONS] CONTAINER [CONTAINER...]"),
     "load": Verb("archive", "Load an image from a tar archive or STDIN", "[OPTIONS]"),
+    "login": Verb("registry", "Log in to a registry", "[OPTIONS] [SERVER]"),
+    "logout": Verb("registry", "Log out from a registry", "[SERVER]"),
     "logs": Verb("logs", "Fetch the logs of a container", "[OPTIONS] CONTAINER"),
     "rename": Verb("containers", "Rename a container", "CONTAINER NEW_NAME"),
     "restart": Verb("containers", "Restart one or more containers",
@@ -48,14 +58,54 @@ VERBS: dict[str, Verb] = {
                  "default)", "[OPTIONS] IMAGE [IMAGE...]"),
     "start": Verb("run", "Start one or more stopped containers",
                   "[OPTIONS] CONTAINER [CONTAINER...]"),
+    "stats": Verb("stats", "Display a live stream of container(s) resource usage statistics",
+                  "[OPTIONS] [CONTAINER...]"),
     "stop": Verb("containers", "Stop one or more running containers",
                  "[OPTIONS] CONTAINER [CONTAINER...]"),
     "tag": Verb("images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
                 "SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]"),
     "top": Verb("containers", "Display the running processes of a container",
                 "CONTAINER [ps OPTIONS]"),
+    "update": Verb("stats", "Update configuration of one or more containers",
+                   "[OPTIONS] CONTAINER [CONTAINER...]"),
     "wait": Verb("containers", "Block until one or more containers stop, then print their "
                  "exit codes", "CONTAINER [CONTAINER...]"),
+    # Verbs only reachable through their group (``minke volume create``) are named
+    # "<group>-<verb>" and left out of the top-level help.
+    "volume-create": Verb("volume", "Create a volume", "[OPTIONS] [VOLUME]"),
+    "volume-ls": Verb("volume", "List volumes", "[OPTIONS]"),
+    "volume-inspect": Verb("volume", "Display detailed information on one or more volumes",
+                           "[OPTIONS] VOLUME [VOLUME...]"),
+    "volume-rm": Verb("volume", "Remove one or more volumes", "[OPTIONS] VOLUME [VOLUME...]"),
+    "volume-prune": Verb("volume", "Remove all unused local volumes", "[OPTIONS]"),
+    "commit": Verb("files", "Create a new image from a container's changes",
+                   "[OPTIONS] CONTAINER [REPOSITORY[:TAG]]"),
+    "cp": Verb("files", "Copy files/folders between a container and the local filesystem",
+               "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tminke cp [OPTIONS] SRC_PATH|- "
+               "CONTAINER:DEST_PATH"),
+    "diff": Verb("files", "Inspect changes to files or directories on a container's "
+                 "filesystem", "CONTAINER"),
+    "export": Verb("files", "Export a container's filesystem as a tar archive", "[OPTIONS] "
+                   "CONTAINER"),
+    "pause": Verb("upkeep", "Pause all processes within one or more containers",
+                  "CONTAINER [CONTAINER...]"),
+    "unpause": Verb("upkeep", "Unpause all processes within one or more containers",
+                    "CONTAINER [CONTAINER...]"),
+    "system-df": Verb("upkeep", "Show minke disk usage", "[OPTIONS]"),
+    "container-prune": Verb("upkeep", "Remove all stopped containers", "[OPTIONS]"),
+    "image-prune": Verb("upkeep", "Remove unused images", "[OPTIONS]"),
+    "port": Verb("network", "List port mappings or a specific mapping for the container",
+                 "CONTAINER [PRIVATE_PORT[/PROTO]]"),
+    "network-create": Verb("network", "Create a network", "[OPTIONS] NETWORK"),
+    "network-ls": Verb("network", "List networks", "[OPTIONS]"),
+    "network-inspect": Verb("network", "Display detailed information on one or more "
+                            "networks", "[OPTIONS] NETWORK [NETWORK...]"),
+    "network-connect": Verb("network", "Connect a container to a network",
+                            "[OPTIONS] NETWORK CONTAINER"),
+    "network-disconnect": Verb("network", "Disconnect a container from a network",
+                               "[OPTIONS] NETWORK CONTAINER"),
+    "network-rm": Verb("network", "Remove one or more networks", "NETWORK [NETWORK...]"),
+    "network-prune": Verb("network", "Remove all unused networks", "[OPTIONS]"),
 }
 
 # Management commands: sub-verb → (verb, defaults the sub-verb implies).
@@ -63,17 +113,31 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, dict[str, str]]]]] = {
     "container": ("Manage containers", {
         **{name: (name, {}) for name in (
             "attach", "create", "exec", "kill", "logs", "rename", "restart", "rm", "run",
-            "start", "stop", "top", "wait")},
+            "start", "stop", "top", "wait", "commit", "cp", "diff", "export", "pause",
+            "unpause", "port")},
+        "prune": ("container-prune", {}), "stats": ("stats", {}), "update": ("update", {}),
         "ls": ("ps", {}), "list": ("ps", {}), "ps": ("ps", {}), "remove": ("rm", {}),
         "inspect": ("inspect", {"type": "container"}),
     }),
     "image": ("Manage images", {
-        **{name: (name, {}) for name in ("history", "import", "load", "save", "tag")},
+        **{name: (name, {}) for name in ("build", "history", "import", "load", "save",
+                                         "tag")},
+        "pull": ("pull", {}), "push": ("push", {}), "prune": ("image-prune", {}),
         "ls": ("images", {}), "list": ("images", {}), "rm": ("rmi", {}),
         "remove": ("rmi", {}), "inspect": ("inspect", {"type": "image"}),
     }),
+    "volume": ("Manage volumes", {
+        "create": ("volume-create", {}), "ls": ("volume-ls", {}), "list": ("volume-ls", {}),
+        "inspect": ("volume-inspect", {}), "rm": ("volume-rm", {}),
+        "remove": ("volume-rm", {}), "prune": ("volume-prune", {}),
+    }),
+    "network": ("Manage networks", {
+        **{name: (f"network-{name}", {}) for name in (
+            "create", "ls", "inspect", "connect", "disconnect", "rm", "prune")},
+        "list": ("network-ls", {}), "remove": ("network-rm", {}),
+    }),
     "system": ("Manage minke", {
-        "events": ("events", {}), "info": ("info", {}),
+        "events": ("events", {}), "info": ("info", {}), "df": ("system-df", {}),
     }),
 }
 
@@ -85,7 +149,7 @@ def main_help() -> str:
 
     verbs = {name: verb.summary for name, verb in VERBS.items()}
     common = [name for name, verb in VERBS.items() if verb.common]
-    other = sorted(name for name, verb in VERBS.items() if not verb.common)
+    other = sorted(name for name, verb in VERBS.items() if not verb.common and "-" not in name)
     groups = {name: group[0] for name, group in GROUPS.items()}
     return (
         "\nUsage:  minke [OPTIONS] COMMAND\n\n"

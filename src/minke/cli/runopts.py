@@ -88,6 +88,11 @@ def add_create_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpuset-cpus", metavar="string", help="CPUs in which to allow execution")
     p.add_argument("--pids-limit", metavar="int", type=int, help="Tune container pids limit")
     p.add_argument("--oom-kill-disable", action="store_true", help="Disable OOM Killer")
+    p.add_argument("--memory-swappiness", metavar="int", type=int, help="Tune swappiness")
+    p.add_argument("--cpu-period", metavar="int", type=int, help="Limit CPU CFS period")
+    p.add_argument("--cpu-quota", metavar="int", type=int, help="Limit CPU CFS quota")
+    p.add_argument("--cpuset-mems", metavar="string", help="MEMs in which to allow execution")
+    p.add_argument("--blkio-weight", metavar="uint16", type=int, help="Block IO weight")
     p.add_argument("--log-driver", metavar="string", help="Logging driver for the container")
     p.add_argument("--log-opt", metavar="list", **multi, help="Log driver options")
     p.add_argument("--health-cmd", metavar="string", help="Command to run to check health")
@@ -188,7 +193,7 @@ def _host_config(args: argparse.Namespace, binds: list[str],
         "ExtraHosts": args.add_host,
         "CapAdd": args.cap_add,
         "CapDrop": args.cap_drop,
-        "SecurityOpt": args.security_opt,
+        "SecurityOpt": security_opts(args.security_opt),
         "GroupAdd": args.group_add,
         "Devices": [parse_device(d) for d in args.device],
         "Sysctls": dict(_split_once(s, "=") for s in args.sysctl),
@@ -200,15 +205,21 @@ def _host_config(args: argparse.Namespace, binds: list[str],
         "CgroupnsMode": args.cgroupns,
         "CgroupParent": args.cgroup_parent,
         "Runtime": args.runtime,
-        "Memory": ram_in_bytes(args.memory),
-        "MemorySwap": ram_in_bytes(args.memory_swap),
-        "MemoryReservation": ram_in_bytes(args.memory_reservation),
-        "ShmSize": ram_in_bytes(args.shm_size),
+        "Memory": ram_in_bytes(args.memory, "-m, --memory"),
+        "MemorySwap": ram_in_bytes(args.memory_swap, "--memory-swap"),
+        "MemoryReservation": ram_in_bytes(args.memory_reservation,
+                                          "--memory-reservation"),
+        "ShmSize": ram_in_bytes(args.shm_size, "--shm-size"),
         "NanoCpus": int(round(args.cpus * 1e9)) if args.cpus else None,
         "CpuShares": args.cpu_shares,
         "CpusetCpus": args.cpuset_cpus,
         "PidsLimit": args.pids_limit,
         "OomKillDisable": args.oom_kill_disable,
+        "MemorySwappiness": args.memory_swappiness,
+        "CpuPeriod": args.cpu_period,
+        "CpuQuota": args.cpu_quota,
+        "CpusetMems": args.cpuset_mems,
+        "BlkioWeight": args.blkio_weight,
     }
     host.update({k: v for k, v in optional.items() if v not in (None, False, [], {})})
     if args.log_driver or args.log_opt:
@@ -285,14 +296,49 @@ def parse_restart(value: str) -> dict[str, Any]:
     return {"Name": name or "no", "MaximumRetryCount": int(count) if count else 0}
 
 
-def ram_in_bytes(value: str | None) -> int | None:
-    """go-units ``RAMInBytes``: ``512m`` → 536870912 (binary multiples, case-insensitive)."""
+def ram_in_bytes(value: str | None, flag: str = "") -> int | None:
+    """go-units ``RAMInBytes``: ``512m`` → 536870912 (binary multiples, case-insensitive).
+    With ``flag`` (``-m, --memory``) a bad value is docker's flag error; ``-1`` is
+    accepted for ``--memory-swap`` (unlimited swap)."""
     if value is None:
         return None
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgtp]?)b?", value.strip().lower())
+    if flag.endswith("--memory-swap") and value.strip() == "-1":
+        return -1
+    m = re.fullmatch(r"(\d+(?:\.\d+)?) ?([kmgtp]?)i?b?", value.strip().lower())
     if not m:
-        raise CLIError(f"invalid size: '{value}'", 125)
+        number = re.match(r"\d+(?:\.\d+)?", value.strip())
+        reason = (f"invalid suffix: '{value.strip()[number.end():]}'" if number
+                  else f"invalid size: '{value}'")
+        if flag:
+            raise CLIError(f'invalid argument "{value}" for "{flag}" flag: {reason}\n'
+                           "See 'minke run --help'.", 125)
+        raise CLIError(reason, 125)
     return int(float(m.group(1)) * _RAM_UNITS[m.group(2)])
+
+
+def security_opts(values: list[str]) -> list[str]:
+    """``--security-opt``, with ``seccomp=FILE`` read and sent as its compacted JSON, as
+    the docker CLI does (the daemon may run on another machine)."""
+    import json
+
+    out = []
+    for opt in values:
+        key, sep, path = opt.partition("=") if "=" in opt else opt.partition(":")
+        if key == "seccomp" and sep and path not in ("unconfined", "builtin"):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as exc:
+                reason = (exc.strerror or str(exc)).lower()
+                raise CLIError(f"minke: opening seccomp profile ({path}) failed: "
+                               f"open {path}: {reason}", 125) from exc
+            try:
+                opt = "seccomp=" + json.dumps(json.loads(text), separators=(",", ":"))
+            except ValueError as exc:
+                raise CLIError(f"minke: compacting json for seccomp profile ({path}) "
+                               f"failed: {exc}", 125) from exc
+        out.append(opt)
+    return out
 
 
 def _port_range(text: str) -> list[int]:
@@ -382,6 +428,20 @@ def parse_mount(spec: str) -> dict[str, Any]:
             mount.setdefault("TmpfsOptions", {})["SizeBytes"] = ram_in_bytes(value)
         elif key == "bind-propagation":
             mount.setdefault("BindOptions", {})["Propagation"] = value
+        elif key == "tmpfs-mode":
+            mount.setdefault("TmpfsOptions", {})["Mode"] = int(value, 8)
+        elif key == "volume-nocopy":
+            mount.setdefault("VolumeOptions", {})["NoCopy"] = (
+                not eq or value.lower() in ("1", "true"))
+        elif key == "volume-driver":
+            mount.setdefault("VolumeOptions", {}).setdefault("DriverConfig", {})["Name"] = value
+        elif key in ("volume-opt", "volume-label"):
+            k, _, v = value.partition("=")
+            options = mount.setdefault("VolumeOptions", {})
+            if key == "volume-label":
+                options.setdefault("Labels", {})[k] = v
+            else:
+                options.setdefault("DriverConfig", {}).setdefault("Options", {})[k] = v
         else:
             raise CLIError(f"invalid argument \"{spec}\" for \"--mount\" flag: "
                            f"unexpected key '{key}' in '{field}'", 125)

@@ -19,6 +19,7 @@ from aiohttp import web
 from minke.api.app import make_app
 from minke.daemon.wiring import build_engine
 from minke.engine.engine import EngineConfig
+from minke.engine.images.registry import RegistryConfig
 from minke.errors import MinkeError
 
 log = logging.getLogger("minked")
@@ -37,6 +38,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cgroup-parent", default="minke",
                         help="cgroup under which containers are placed")
     parser.add_argument("--group", default="root", help="group owning the socket (mode 0660)")
+    parser.add_argument("-b", "--bridge", default="minke0",
+                        help="device of the default bridge network; also names the nftables "
+                        "table (inet minke_<bridge>), so it must be unique per daemon")
+    parser.add_argument("--bip", default="",
+                        help="address/prefix of the default bridge (default: a free pool)")
+    parser.add_argument("--insecure-registry", action="append", default=[],
+                        help="registry (host[:port] or CIDR) reached over plain HTTP or "
+                        "without certificate checks; 127.0.0.0/8 always is")
     args = parser.parse_args(argv)
     args.host = args.host or ["unix:///run/minke/minke.sock"]
     for host in args.host:
@@ -48,9 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def serve(args: argparse.Namespace) -> None:
     config = EngineConfig(
         data_root=Path(args.data_root), exec_root=Path(args.exec_root),
-        cgroup_parent=args.cgroup_parent,
+        cgroup_parent=args.cgroup_parent, bridge=args.bridge, bip=args.bip,
     )
     engine = build_engine(config, runtime=args.default_runtime)
+    engine.images.registries = RegistryConfig(insecure=args.insecure_registry)
     await engine.start()
     app = make_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)

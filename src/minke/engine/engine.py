@@ -13,13 +13,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from minke.engine.build.builder import Builder
+from minke.engine.cgroups import ResourceUpdater, StatsService
 from minke.engine.containers import ContainerService, ExecService
 from minke.engine.containers.config import DEFAULT_LOG_DRIVER, LOG_DRIVERS, rfc3339
 from minke.engine.containers.extensions import ContainerExtension
+from minke.engine.containers.health import HealthChecks
+from minke.engine.containers.init import InitProcess
+from minke.engine.containers.resources import ResourcesExtension
+from minke.engine.containers.restart import RestartPolicies
+from minke.engine.containers.security import SecurityExtension
 from minke.engine.events import EventBus
 from minke.engine.images import ImageService
+from minke.engine.network import NetworkService
+from minke.engine.network.netns import interface_counters
 from minke.engine.runtime import Conmon, OCIRuntime
 from minke.engine.state import StateDB
+from minke.engine.volumes import VolumeExtension, VolumeService
 from minke.version import DOCKER_COMPAT_VERSION
 
 
@@ -28,6 +38,8 @@ class EngineConfig:
     data_root: Path = Path("/var/lib/minke")
     exec_root: Path = Path("/run/minke")
     cgroup_parent: str = "minke"
+    bridge: str = "minke0"  # the default bridge network's device (dockerd's -b)
+    bip: str = ""  # its address and prefix (dockerd's --bip); "" picks a free pool
 
 
 class Engine:
@@ -38,15 +50,40 @@ class Engine:
         self.db = StateDB(config.data_root / "minke.db")
         self.events = EventBus()
         self.images = ImageService(root=config.data_root / "image", db=self.db, events=self.events)
+        self.volumes = VolumeService(root=config.data_root / "volumes", db=self.db,
+                                     events=self.events)
         # Extensions join the container lifecycle in this order (volumes before networks, ...).
-        extensions: list[ContainerExtension] = []
+        # Security and limits first: they validate a new container before others allocate.
+        self.stats = StatsService(lambda ref: self.containers.get(ref),
+                                  counters=interface_counters)
+        extensions: list[ContainerExtension] = [
+            SecurityExtension(lambda ref: self.containers.get(ref)), ResourcesExtension(),
+            self.stats,
+        ]
+        extensions.append(VolumeExtension(self.volumes, self.events))
+        self.health = HealthChecks(images=self.images, events=self.events)
+        self.restarts = RestartPolicies()
+        extensions += [InitProcess(), self.health, self.restarts]
+        self.networks = NetworkService(db=self.db, events=self.events,
+                                       exec_root=config.exec_root, bridge=config.bridge,
+                                       bip=config.bip)
+        # Last: its ``stopped`` (hooks run in reverse) frees the namespace before a restart
+        # policy starts the container again.
+        extensions.append(self.networks.extension)
         self.containers = ContainerService(
             data_root=config.data_root, exec_root=config.exec_root, db=self.db,
             events=self.events, images=self.images, snapshots=self.images.snapshots,
             runtime=runtime, monitor=monitor, cgroup_parent=config.cgroup_parent,
             extensions=extensions,
         )
+        self.volumes.bind_containers(self.containers)
+        self.health.bind(self.containers)
+        self.restarts.bind(self.containers)
+        self.networks.containers = self.containers
         self.execs = ExecService(containers=self.containers, events=self.events)
+        self.builder = Builder(self, config.data_root / "build")
+        self.resources = ResourceUpdater(containers=self.containers, runtime=runtime,
+                                         events=self.events)
         self.id = self._daemon_id()
 
     def _daemon_id(self) -> str:
@@ -57,10 +94,13 @@ class Engine:
 
     async def start(self) -> None:
         """Reconcile records with what the kernel and the monitors report."""
+        await self.volumes.recover()  # first: it counts the running users of volumes
+        await self.networks.start()  # bridges and firewall before containers are reconciled
         await self.containers.recover()
 
     async def close(self) -> None:
         await self.containers.close()
+        await self.networks.close()
         self.db.close()
 
     async def info(self) -> dict[str, Any]:

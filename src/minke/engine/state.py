@@ -36,6 +36,25 @@ CREATE TABLE IF NOT EXISTS containers (
     name TEXT UNIQUE NOT NULL,     -- without the leading '/'
     doc TEXT NOT NULL              -- JSON: the container record (config, host config, state)
 );
+CREATE TABLE IF NOT EXISTS volumes (
+    name TEXT PRIMARY KEY,
+    doc TEXT NOT NULL              -- JSON: driver, options, labels, created, anonymous, copy-up
+);
+CREATE TABLE IF NOT EXISTS volume_mounts (
+    container_id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL              -- JSON: the container's mount points (volumes, binds, tmpfs)
+);
+CREATE TABLE IF NOT EXISTS networks (
+    id TEXT PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL,
+    doc TEXT NOT NULL              -- JSON: Docker's NetworkResource (IPAM config) + host interface
+);
+CREATE TABLE IF NOT EXISTS endpoints (
+    id TEXT PRIMARY KEY,           -- a running container's attachment to a network
+    network_id TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    doc TEXT NOT NULL              -- JSON: the IPAM allocations (addresses), MAC, interfaces
+);
 """
 
 

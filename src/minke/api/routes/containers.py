@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 
 from aiohttp import web
 
 from minke.api import params
-from minke.api.hijack import MULTIPLEXED_STREAM, RAW_STREAM, hijack
+from minke.api.hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedConnection, hijack
 from minke.api.keys import engine
 from minke.api.routing import Routes
 from minke.api.streaming import parse_detach_keys, pump
 from minke.api.streams import frame
-from minke.engine.runtime import logfile
+from minke.engine.containers.prune import prune as prune_containers
+from minke.engine.runtime import AttachStream, logfile
 from minke.errors import InvalidParameter
 
 routes = Routes()
@@ -110,27 +112,17 @@ async def resize(request: web.Request) -> web.Response:
 @routes.delete("/containers/{name}")
 async def remove(request: web.Request) -> web.Response:
     await engine(request).containers.remove(
-        request.match_info["name"], force=params.qbool(request, "force")
+        request.match_info["name"], force=params.qbool(request, "force"),
+        remove_volumes=params.qbool(request, "v"),
     )
     return web.Response(status=204)
 
 
 @routes.post("/containers/prune")
 async def prune(request: web.Request) -> web.Response:
-    containers = engine(request).containers
-    deleted = []
-    filters = params.qfilters(request)
-    params.check_filters(filters, {"label", "label!", "until"})
-    for summary in containers.list(all=True, filters={"status": ["exited", "created"]}):
-        try:
-            record = containers.get(summary["Id"])
-        except Exception:
-            continue
-        if record["State"]["Status"] == "created":
-            continue
-        await containers.remove(summary["Id"])
-        deleted.append(summary["Id"])
-    return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+    eng = engine(request)
+    return web.json_response(
+        await prune_containers(eng.containers, eng.events, params.qfilters(request)))
 
 
 @routes.post("/containers/{name}/wait")
@@ -177,7 +169,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
                 if (kind == 1 and want_stdout) or (kind == 2 and want_stderr):
                     await conn.write(rec.data if tty else frame(kind, rec.data))
         if attachment is not None:
-            stream = await attachment.stream()
+            stream = await _until_closed(conn, attachment.stream())
             if stream is not None:
                 await pump(
                     conn, stream, tty=tty, stdin=want_stdin, stdout=want_stdout,
@@ -190,6 +182,21 @@ async def attach(request: web.Request) -> web.StreamResponse:
             attachment.cancel()
         conn.close()
     return response
+
+
+async def _until_closed(
+    conn: HijackedConnection, waiting: Awaitable[AttachStream | None]
+) -> AttachStream | None:
+    """What ``waiting`` gives, or None once the client hung up while it waited (an attach
+    to a container that is never started must not hold its handler forever)."""
+    task = asyncio.ensure_future(waiting)
+    closed = asyncio.ensure_future(conn.closed.wait())
+    await asyncio.wait({task, closed}, return_when=asyncio.FIRST_COMPLETED)
+    closed.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    return None
 
 
 def _since(raw: str | None, name: str) -> int | None:

@@ -1,4 +1,5 @@
-"""The image endpoints of the Docker Engine API: create (import; pull answered in-band),
+"""The image endpoints of the Docker Engine API: create (import, and pull through the
+registry client with Docker's progress stream),
 load, get (save), list, inspect, history, tag, delete and prune.
 
 Handlers parse and encode only; ``engine(request).images`` (``ImageService``) does the work.
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from minke.api.keys import engine
 from minke.api.params import qbool, qfilters, qstr
+from minke.api.routes.distribution import Progress, progress_stream, registry_auth
 from minke.api.routing import Routes
 from minke.api.streams import JSONLines
 from minke.errors import InvalidParameter, NotSupported
@@ -34,15 +36,15 @@ async def create(request: web.Request) -> web.StreamResponse:
     from_src = qstr(request, "fromSrc")
     tag = qstr(request, "tag") or None
     if from_image:
-        # Pulling is a separate piece of work; answer as dockerd does for a registry it
-        # cannot reach: a 200 stream carrying the error, which clients print and raise.
-        name = f"{from_image}:{tag}" if tag and ":" not in from_image.split("/")[-1] else from_image
-        out = await JSONLines(request).start()
-        await out.error(
-            f"pull access denied for {name}: pulling images from registries is not "
-            "available yet in minke; use `docker load` or `docker import`"
-        )
-        return await out.finish()
+        images = engine(request).images
+        credentials = registry_auth(request)
+        platform = qstr(request, "platform") or None
+
+        async def work(progress: Progress) -> object:
+            return await images.pull(from_image, tag=tag, platform=platform,
+                                     credentials=credentials, progress=progress)
+
+        return await progress_stream(request, work)
     if from_src is None:
         raise InvalidParameter("either fromImage or fromSrc is required")
     if from_src != "-":
@@ -70,7 +72,8 @@ async def load(request: web.Request) -> web.StreamResponse:
 
 
 async def _send_archive(request: web.Request, names: list[str]) -> web.StreamResponse:
-    chunks = engine(request).images.save(names)  # unknown names fail here, before the headers
+    # Unknown names fail here, before the headers; ?format=oci is minke's (save --format oci).
+    chunks = engine(request).images.save(names, format=qstr(request, "format") or "docker")
     response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
     response.enable_chunked_encoding()
     await response.prepare(request)

@@ -67,6 +67,8 @@ def do_import(ctx: Context, args: argparse.Namespace) -> int:
 def configure_save(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="string",
                    help="Write to a file, instead of STDOUT")
+    p.add_argument("--format", metavar="string", choices=("docker", "oci"), default="docker",
+                   help="docker (loads into Docker and OCI tools) or oci (a plain OCI layout)")
     p.add_argument("images", metavar="IMAGE", nargs="+")
 
 
@@ -74,7 +76,8 @@ def do_save(ctx: Context, args: argparse.Namespace) -> int:
     if args.output is None and is_tty(sys.stdout.fileno()):
         raise CLIError("cowardly refusing to save to a terminal. "
                        "Use the -o flag or redirect")
-    params = {"names": tuple(args.images)}
+    params = {"names": tuple(args.images),
+              "format": args.format if args.format != "docker" else None}
     with ctx.client.stream("GET", "/images/get", params=params) as stream, ExitStack() as stack:
         out = (stack.enter_context(open(args.output, "wb")) if args.output
                else sys.stdout.buffer)

@@ -22,7 +22,6 @@ DEFAULT_STOP_TIMEOUT = 10  # s, Docker's default for `docker stop`
 # (docker-py's `containers.run` reads output only for json-file and journald).
 DEFAULT_LOG_DRIVER = "json-file"
 LOG_DRIVERS = ("json-file", "k8s-file")
-NETWORK_MODES = ("default", "bridge", "host", "none")
 RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
 
 Record = dict[str, Any]
@@ -112,9 +111,7 @@ def build_host_config(request: dict[str, Any] | None) -> dict[str, Any]:
     host.setdefault("NetworkMode", "default")
     if not host["NetworkMode"]:
         host["NetworkMode"] = "default"
-    mode = host["NetworkMode"]
-    if mode not in NETWORK_MODES and not mode.startswith("container:"):
-        raise InvalidParameter(f"network {mode} not found")
+    # Which networks exist is the network service's to say (its ``created`` hook).
     policy = host.get("RestartPolicy") or {}
     name = policy.get("Name", "") or ""
     if name not in RESTART_POLICIES:
@@ -149,6 +146,7 @@ def build_host_config(request: dict[str, Any] | None) -> dict[str, Any]:
     host.setdefault("ConsoleSize", [0, 0])
     host.setdefault("Tmpfs", None)
     host.setdefault("Mounts", None)
+    host.setdefault("VolumesFrom", None)
     return host
 
 
@@ -193,7 +191,10 @@ def new_record(
         "Config": config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "HairpinMode": False, "Ports": {},
-            "SandboxKey": "", "Networks": {}, "IPAddress": "", "Gateway": "",
-            "MacAddress": "",
+            "SandboxKey": "", "IPAddress": "", "Gateway": "", "MacAddress": "",
+            # The request's endpoint settings; the network service's ``created`` checks
+            # them and fills in each network's entry.
+            "Networks": dict((request.get("NetworkingConfig") or {})
+                             .get("EndpointsConfig") or {}),
         },
     }

@@ -7,6 +7,7 @@ the container service then undoes what it did (a refused ``created`` creates not
 refused ``prepare`` leaves the container as it was before ``start``).
 
     created  → (start:) prepare → [runc create, start] → started → ... exit → stopped
+               (user stop/kill/rm -f:) stopping             (daemon start:) restored
                                                                      remove → removed
 """
 
@@ -37,9 +38,22 @@ class ContainerExtension:
     async def started(self, record: Record) -> None:
         """The container's init runs (``State.Pid`` is set)."""
 
+    async def stopping(self, record: Record, signal: int) -> None:
+        """The user stops, kills (with ``signal``) or force-removes the container, which is
+        running or waiting to be restarted: a restart policy must not fight the user (Docker
+        cancels the pending restart for the stop signal and SIGKILL). May amend ``State``;
+        the service saves the record after the hooks."""
+
+    async def restored(self, record: Record) -> None:
+        """After a daemon start, once every record was reconciled with what the monitors
+        report (exits that happened meanwhile were handled through ``stopped``)."""
+
     async def stopped(self, record: Record) -> None:
         """The container exited (its ``State`` says how); release what ``prepare`` set up.
         Runs before auto-removal and before waiters for the exit are answered."""
 
-    async def removed(self, record: Record) -> None:
-        """The container is gone from the store; free what ``created`` recorded."""
+    async def removed(self, record: Record, *, remove_volumes: bool = False) -> None:
+        """The container is gone from the store; free what ``created`` recorded.
+        ``remove_volumes`` is Docker's ``rm -v`` (also set by AutoRemove and by the undo of
+        a failed create): anonymous volumes go too. A record whose ``State.Status`` is still
+        "created" is the undo of a failed create (a real removal marks it "removing")."""

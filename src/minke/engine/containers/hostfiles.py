@@ -12,6 +12,10 @@ HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 # a container's own network namespace.
 FALLBACK_NAMESERVERS = ["8.8.8.8", "8.8.4.4"]
 _LOOPBACK = re.compile(r"^\s*nameserver\s+(127\.\d+\.\d+\.\d+|::1)\s*$")
+# Containers on a user-defined network ask the embedded DNS server (engine/network/dns.py),
+# which forwards the --dns servers (or the host's); Docker's address for it.
+EMBEDDED_DNS = "127.0.0.11"
+NO_EMBEDDED_DNS = ("bridge", "host", "none")
 
 HOSTS_HEADER = (
     "127.0.0.1\tlocalhost\n"
@@ -23,13 +27,19 @@ HOSTS_HEADER = (
 )
 
 
-def resolv_conf_text(host_conf: str, host_config: dict[str, Any], *, host_network: bool) -> str:
+def resolv_conf_text(host_conf: str, host_config: dict[str, Any], *, host_network: bool,
+                     embedded_dns: bool = False) -> str:
     """The host's resolv.conf with loopback nameservers removed (unless the container
-    shares the host's network), or the ``--dns``/``--dns-search``/``--dns-option`` values."""
+    shares the host's network), or the ``--dns``/``--dns-search``/``--dns-option`` values.
+    With ``embedded_dns`` the only nameserver is 127.0.0.11 with ``ndots:0``, as Docker's."""
     dns = host_config.get("Dns") or []
     search = host_config.get("DnsSearch") or []
     options = host_config.get("DnsOptions") or []
     lines = host_conf.splitlines()
+    if embedded_dns:
+        dns = [EMBEDDED_DNS]
+        if not any(o.startswith("ndots:") for o in options):
+            options = [*options, "ndots:0"]
     if not host_network:
         lines = [line for line in lines if not _LOOPBACK.match(line)]
     if dns:
@@ -73,5 +83,7 @@ def write(record: dict[str, Any], *, hosts: Path, hostname: Path, resolv_conf: P
     except OSError:
         host_conf = ""
     resolv_conf.write_text(
-        resolv_conf_text(host_conf, record["HostConfig"], host_network=host_network)
+        resolv_conf_text(host_conf, record["HostConfig"], host_network=host_network,
+                         embedded_dns=any(name not in NO_EMBEDDED_DNS for name in
+                                          record["NetworkSettings"].get("Networks") or {}))
     )

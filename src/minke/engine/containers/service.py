@@ -15,6 +15,7 @@ import shutil
 import signal as signals
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,42 @@ class ContainerService:
             )
         self._records[record["Id"]] = record
 
+    def save(self, record: Record) -> None:
+        """Persist a record an extension amended outside of a hook (health status, restart
+        bookkeeping)."""
+        self._save(record)
+
+    @contextlib.asynccontextmanager
+    async def mounted_rootfs(self, ref: str) -> AsyncIterator[tuple[Record, Path]]:
+        """The container's root filesystem as a host path, for ``docker cp`` and export:
+        the live mount of a running container, or a mount made for the duration (under the
+        container's lock, so that it cannot start meanwhile) of a stopped one."""
+        record = self.get(ref)
+        cid = record["Id"]
+        if record["State"]["Running"]:
+            yield record, self.paths(cid)["rootfs"]
+            return
+        async with self._locks[cid]:
+            if cid not in self._records or record["State"]["Status"] == "removing":
+                raise NoSuchContainer(ref)
+            if record["State"]["Running"]:  # started while we waited for the lock
+                yield record, self.paths(cid)["rootfs"]
+                return
+            rootfs = self.paths(cid)["rootfs"]
+            await asyncio.to_thread(self._snapshots.mount, cid, rootfs)
+            try:
+                yield record, rootfs
+            finally:
+                await asyncio.to_thread(self._snapshots.unmount, rootfs)
+
+    async def _stopping(self, record: Record, signal: int) -> None:
+        """The user stops, kills or force-removes the container: extensions hear it first
+        (a restart policy must not fight the user) and may amend the record, saved here."""
+        for extension in self.extensions:
+            await extension.stopping(record, signal)
+        if record["Id"] in self._records:
+            self._save(record)
+
     def _event(self, record: Record, action: str, **extra: str) -> None:
         attrs = {
             "image": record["Config"]["Image"],
@@ -232,7 +269,7 @@ class ContainerService:
         except BaseException:
             for extension in reversed(self.extensions):
                 with contextlib.suppress(MinkeError):
-                    await extension.removed(record)
+                    await extension.removed(record, remove_volumes=True)
             shutil.rmtree(paths["dir"], ignore_errors=True)
             with contextlib.suppress(NotFound):
                 await asyncio.to_thread(self._snapshots.remove, container_id)
@@ -406,7 +443,8 @@ class ContainerService:
 
     async def _auto_remove(self, cid: str) -> None:
         try:
-            await self.remove(cid, force=True)
+            # Docker's AutoRemove removes the container's anonymous volumes with it.
+            await self.remove(cid, force=True, remove_volumes=True)
         except MinkeError as exc:
             log.warning("auto-remove of %s: %s", cid[:12], exc)
 
@@ -426,11 +464,23 @@ class ContainerService:
             else:
                 status = self.monitor.exit_status(cid) or ExitStatus(-1, False, time.time())
                 await self._handle_exit(cid, status)
+        for record in list(self._records.values()):
+            for extension in self.extensions:
+                try:
+                    await extension.restored(record)
+                except MinkeError as exc:
+                    log.warning("restoring %s: %s", record["Id"][:12], exc)
 
     # -- stop, kill, wait, restart --------------------------------------------------------
 
     async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
         record = self.get(ref)
+        if record["State"]["Restarting"]:
+            # Waiting for its restart: cancelling that is the whole stop (Docker's too).
+            await self._stopping(record, signals.SIGKILL)
+            if not record["State"]["Running"]:
+                self._event(record, "stop")
+                return
         if not record["State"]["Running"]:
             raise NotModified("container already stopped")
         cid = record["Id"]
@@ -441,8 +491,13 @@ class ContainerService:
         stop_signal = parse_signal(
             signal or record["Config"].get("StopSignal"), default=signals.SIGTERM
         )
+        await self._stopping(record, stop_signal)
         exited = self._next_exit(cid)
         await self._signal(record, stop_signal)
+        if record["State"]["Paused"]:
+            # A frozen process cannot act on the signal: thaw it, as Docker does.
+            with contextlib.suppress(MinkeError):
+                await self.runtime.resume(cid)
         try:
             await asyncio.wait_for(asyncio.shield(exited), None if timeout < 0 else timeout)
         except TimeoutError:
@@ -460,10 +515,16 @@ class ContainerService:
     async def kill(self, ref: str, signal: str | None = None) -> None:
         record = self.get(ref)
         number = parse_signal(signal)
+        if record["State"]["Restarting"]:
+            await self._stopping(record, number)
+            if not record["State"]["Running"]:
+                self._event(record, "kill", signal=str(number))
+                return
         if not record["State"]["Running"]:
             raise Conflict(
                 f"Cannot kill container: {ref}: Container {record['Id']} is not running"
             )
+        await self._stopping(record, number)
         await self.runtime.kill(record["Id"], number)
         self._event(record, "kill", signal=str(number))
 
@@ -496,7 +557,7 @@ class ContainerService:
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         record = self.get(ref)
-        if record["State"]["Running"]:
+        if record["State"]["Running"] or record["State"]["Restarting"]:
             await self.stop(record["Id"], timeout)
         await self.start(record["Id"])
         self._event(record, "restart")
@@ -523,18 +584,23 @@ class ContainerService:
 
     # -- remove, rename -------------------------------------------------------------------
 
-    async def remove(self, ref: str, *, force: bool = False) -> None:
+    async def remove(
+        self, ref: str, *, force: bool = False, remove_volumes: bool = False
+    ) -> None:
         record = self.get(ref)
         cid = record["Id"]
         state = record["State"]
         if state["Status"] == "removing" and self._locks[cid].locked():
             raise Conflict(f"removal of container {cid} is already in progress")
-        if state["Running"] and not force:
-            verb = "paused" if state["Paused"] else "running"
+        if (state["Running"] or state["Restarting"]) and not force:
+            verb = "paused" if state["Paused"] else (
+                "restarting" if state["Restarting"] else "running")
             raise Conflict(
                 f"You cannot remove a {verb} container {cid}. Stop the container before "
                 "attempting removal or force remove"
             )
+        if state["Running"] or state["Restarting"]:
+            await self._stopping(record, signals.SIGKILL)
         if state["Running"]:
             exited = self._next_exit(cid)
             if state["Paused"]:
@@ -564,7 +630,7 @@ class ContainerService:
         self._locks.pop(cid, None)
         for extension in reversed(self.extensions):
             try:
-                await extension.removed(record)
+                await extension.removed(record, remove_volumes=remove_volumes)
             except MinkeError as exc:
                 log.warning("after removal of %s: %s", cid[:12], exc)
         self._event(record, "destroy")
@@ -589,14 +655,16 @@ class ContainerService:
     # -- attach, resize, logs, top --------------------------------------------------------
 
     async def attach(self, ref: str) -> Attachment:
-        """Claim the container's live output. For a created container the stream opens when
-        it starts; for a running one now; for an exited one the stream is None."""
+        """Claim the container's live output: now for a running container, at its next start
+        for a created or exited one; None for one being removed."""
         record = self.get(ref)
         future: asyncio.Future[AttachStream | None] = asyncio.get_running_loop().create_future()
         status = record["State"]["Status"]
         if status in ("running", "paused"):
             future.set_result(await self.monitor.attach(self.paths(record["Id"])["bundle"]))
-        elif status == "created" or self._locks[record["Id"]].locked():
+        elif status in ("created", "exited", "restarting"):
+            # As dockerd's stream config outlives runs: the client (`docker start -a`)
+            # attaches first and gets the output of the next start.
             self._attach_waiters[record["Id"]].append(future)
         else:
             future.set_result(None)
@@ -656,7 +724,7 @@ class ContainerService:
             since = views.parse_time(self.get(filters["since"][0])["Created"])
         records = self.all()
         if not all and "status" not in filters and "exited" not in filters:
-            records = [r for r in records if r["State"]["Running"]]
+            records = [r for r in records if r["State"]["Running"] or r["State"]["Restarting"]]
         out = [
             views.summary(r) for r in records
             if views.matches(r, filters, ancestors=ancestors, created_before=before,

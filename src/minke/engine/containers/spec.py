@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from minke.engine.containers.rootfs import ExecUser
-
-# Docker's default capability set (CapEff a80425fb).
-DEFAULT_CAPABILITIES = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-]
+from minke.engine.containers.security import (  # noqa: F401 (DEFAULT_CAPABILITIES re-exported)
+    DEFAULT_CAPABILITIES,
+    capabilities,
+    no_new_privileges,
+)
 
 MASKED_PATHS = [
     "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
@@ -83,48 +81,13 @@ def process(
             "bounding": caps, "effective": caps, "permitted": caps,
             # Docker gives a root process no inheritable or ambient capabilities.
         },
-        "noNewPrivileges": "no-new-privileges" in (record["HostConfig"].get("SecurityOpt") or [])
-        or "no-new-privileges:true" in (record["HostConfig"].get("SecurityOpt") or []),
+        "noNewPrivileges": no_new_privileges(record["HostConfig"]),
     }
     if user.additional_gids:
         proc["user"]["additionalGids"] = user.additional_gids
     if tty and console_size and all(console_size):
         proc["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
     return proc
-
-
-def capabilities(host_config: dict[str, Any]) -> list[str]:
-    if host_config.get("Privileged"):
-        return _all_capabilities()
-    caps = list(DEFAULT_CAPABILITIES)
-    drop = {_cap_name(c) for c in host_config.get("CapDrop") or []}
-    add = [_cap_name(c) for c in host_config.get("CapAdd") or []]
-    if "CAP_ALL" in add:
-        caps = _all_capabilities()
-    if "CAP_ALL" in drop:
-        caps = []
-    caps = [c for c in caps if c not in drop]
-    caps += [c for c in add if c != "CAP_ALL" and c not in caps]
-    return caps
-
-
-def _cap_name(cap: str) -> str:
-    cap = cap.upper()
-    return cap if cap.startswith("CAP_") else "CAP_" + cap
-
-
-def _all_capabilities() -> list[str]:
-    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
-    names = [
-        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
-        "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
-        "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO",
-        "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE",
-        "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM",
-        "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
-    ]
-    return ["CAP_" + n for n in names[: last + 1]]
 
 
 def _mounts(record: dict[str, Any]) -> list[dict[str, Any]]:

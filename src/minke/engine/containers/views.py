@@ -31,6 +31,9 @@ def status_text(state: dict[str, Any], now: float | None = None) -> str:
     status = state["Status"]
     if status == "running":
         text = "Up " + human_duration(now - parse_time(state["StartedAt"]))
+        health = (state.get("Health") or {}).get("Status")
+        if health:
+            text += " (health: starting)" if health == "starting" else f" ({health})"
         return text
     if status == "paused":
         return "Up " + human_duration(now - parse_time(state["StartedAt"])) + " (Paused)"
@@ -60,7 +63,7 @@ def summary(record: dict[str, Any], image_name: str | None = None) -> dict[str, 
         "ImageID": record["Image"],
         "Command": " ".join(shlex.quote(a) if " " in a else a for a in argv),
         "Created": int(parse_time(record["Created"])),
-        "Ports": [],
+        "Ports": _ports(record),
         "Labels": record["Config"].get("Labels") or {},
         "State": record["State"]["Status"],
         "Status": status_text(record["State"]),
@@ -68,6 +71,20 @@ def summary(record: dict[str, Any], image_name: str | None = None) -> dict[str, 
         "NetworkSettings": {"Networks": record["NetworkSettings"].get("Networks") or {}},
         "Mounts": record.get("Mounts") or [],
     }
+
+
+def _ports(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Docker's summary ``Ports`` from ``NetworkSettings.Ports`` (set by the network
+    service while the container runs): published ones with their host side."""
+    out: list[dict[str, Any]] = []
+    for key, bindings in (record["NetworkSettings"].get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        if not bindings:
+            out.append({"PrivatePort": int(port), "Type": proto})
+        for b in bindings or []:
+            out.append({"IP": b["HostIp"], "PrivatePort": int(port),
+                        "PublicPort": int(b["HostPort"]), "Type": proto})
+    return out
 
 
 def check_filters(filters: dict[str, list[str]]) -> None:
@@ -80,6 +97,10 @@ def check_filters(filters: dict[str, list[str]]) -> None:
                     raise InvalidParameter(
                         f"invalid filter 'status={v}'"
                     )
+        if key == "health":
+            for v in values:
+                if v not in ("starting", "healthy", "unhealthy", "none"):
+                    raise InvalidParameter(f"Unrecognised filter value for health: {v}")
         if key == "exited":
             for v in values:
                 try:
@@ -123,6 +144,8 @@ def matches(
             ok = created_before is not None and parse_time(record["Created"]) < created_before
         elif key == "since":
             ok = created_after is not None and parse_time(record["Created"]) > created_after
+        elif key == "health":
+            ok = (state.get("Health") or {}).get("Status", "none") in values
         elif key == "is-task":
             ok = values[0] in ("false", "0")
         elif key == "network":

@@ -69,13 +69,13 @@ class Deleter:
                     )
             self._untag(image_id, [given], records)
             remaining = [parse(r) for r in svc.records.refs_of(image_id)]
-            if (
-                given.tag
-                and remaining
-                and all(r.digest and r.name == given.name for r in remaining)
-            ):
-                self._untag(image_id, remaining, records)  # digest refs of the same repo go too
-                remaining = []
+            if given.tag and not any(r.tag and r.name == given.name for r in remaining):
+                # The repository's last tag went: its digest refs go too, as in dockerd,
+                # whatever references of other repositories remain.
+                same_repo = [r for r in remaining if r.digest and r.name == given.name]
+                if same_repo:
+                    self._untag(image_id, same_repo, records)
+                    remaining = [r for r in remaining if r not in same_repo]
             if remaining:
                 return records
             quiet = True

@@ -32,7 +32,7 @@ _ZSTD = b"\x28\xb5\x2f\xfd"
 
 
 def decompressed(raw: BinaryIO) -> BinaryIO:
-    """``raw`` decompressed according to its first bytes (gzip, bzip2, xz or none)."""
+    """``raw`` decompressed according to its first bytes (gzip, bzip2, xz, zstd or none)."""
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
     head = buffered.peek(6)[:6]
     if head.startswith(_GZIP):
@@ -42,7 +42,11 @@ def decompressed(raw: BinaryIO) -> BinaryIO:
     if head.startswith(_XZ):
         return lzma.LZMAFile(buffered, mode="rb")  # type: ignore[return-value]
     if head.startswith(_ZSTD):
-        raise NotSupported("zstd-compressed layers are not supported yet")
+        try:
+            import zstandard  # imported here: only zstd layers need it
+        except ImportError:
+            raise NotSupported("zstd-compressed layers need the zstandard package") from None
+        return zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)  # type: ignore[return-value]
     return buffered
 
 

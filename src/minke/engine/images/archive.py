@@ -260,8 +260,11 @@ class _BytesReader:
         return chunk
 
 
-def write_archive(out: BinaryIO, images: list[SaveImage], content: LocalContentStore) -> None:
-    """Write the archive of ``images`` to ``out`` as a tar stream."""
+def write_archive(out: BinaryIO, images: list[SaveImage], content: LocalContentStore,
+                  *, oci_only: bool = False) -> None:
+    """Write the archive of ``images`` to ``out`` as a tar stream; ``oci_only`` leaves out
+    Docker's ``manifest.json`` and ``repositories`` (``save --format oci``): a plain OCI
+    image layout as skopeo's ``oci-archive:`` and umoci read it."""
     written: set[str] = set()
     manifest_json: list[dict[str, Any]] = []
     index: list[dict[str, Any]] = []
@@ -342,9 +345,11 @@ def write_archive(out: BinaryIO, images: list[SaveImage], content: LocalContentS
                 separators=(",", ":"),
             ).encode(),
         )
-        _add_bytes(tar, "manifest.json", json.dumps(manifest_json, separators=(",", ":")).encode())
+        if not oci_only:
+            _add_bytes(tar, "manifest.json",
+                       json.dumps(manifest_json, separators=(",", ":")).encode())
         _add_bytes(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-        if repositories:
+        if repositories and not oci_only:
             _add_bytes(tar, "repositories", json.dumps(repositories).encode())
 
 

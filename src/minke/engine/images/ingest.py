@@ -25,7 +25,9 @@ READ_BUFFER = 1 << 20
 
 
 class Staging:
-    """Layers and blobs waiting for one commit. Use from one worker thread."""
+    """Layers and blobs waiting for one commit. ``stage_layer`` and ``stage_blob`` may run
+    in several worker threads at once (a pull extracts layers in parallel); ``commit``
+    publishes layers parents first, whatever order they were staged in."""
 
     def __init__(
         self, content: LocalContentStore, snapshots: OverlaySnapshotter, lock: threading.Lock
@@ -35,6 +37,7 @@ class Staging:
         self._lock = lock
         self._writers: list[LocalWriter] = []
         self._layers: dict[str, tuple[Path, dict[str, Any]]] = {}  # chain id → (dir, doc)
+        self._mutex = threading.Lock()  # guards the two collections above across threads
 
     @property
     def layer_docs(self) -> list[dict[str, Any]]:
@@ -52,7 +55,8 @@ class Staging:
         """Extract the (possibly compressed) layer ``stream`` and keep its uncompressed tar
         as a blob; returns the layer document. ``expected`` is the diff id to verify."""
         writer = self._content.writer()
-        self._writers.append(writer)
+        with self._mutex:
+            self._writers.append(writer)
         staged = self._snapshots.begin_layer()
         try:
             hashing = HashingReader(decompressed(stream), tee=writer)
@@ -75,15 +79,18 @@ class Staging:
             "size": size,
             "tar_size": hashing.size,
         }
-        if chain in self._layers:
+        with self._mutex:
+            duplicate = chain in self._layers
+            if not duplicate:
+                self._layers[chain] = (staged, doc)
+        if duplicate:
             self._snapshots.discard(staged)
-        else:
-            self._layers[chain] = (staged, doc)
         return doc
 
     def stage_blob(self, data: bytes) -> str:
         writer = self._content.writer()
-        self._writers.append(writer)
+        with self._mutex:
+            self._writers.append(writer)
         writer.write(data)
         return writer.digest
 
@@ -98,8 +105,7 @@ class Staging:
                     writer.commit()
                     if writer.created:
                         blobs.append(writer.digest)
-                # Insertion order is bottom-up, so each parent is in place before its child.
-                for chain, (staged, doc) in self._layers.items():
+                for chain, (staged, doc) in self._parents_first():
                     if self._snapshots.commit_layer(staged, chain, doc["parent"] or None):
                         layers.append(chain)
                 write_records()
@@ -111,6 +117,16 @@ class Staging:
                 raise
             finally:
                 self.discard()
+
+    def _parents_first(self) -> list[tuple[str, tuple[Path, dict[str, Any]]]]:
+        """The staged layers ordered so that each parent is in place before its child."""
+        def depth(chain: str) -> int:
+            n = 0
+            while chain in self._layers and n <= len(self._layers):
+                chain, n = self._layers[chain][1]["parent"], n + 1
+            return n
+
+        return sorted(self._layers.items(), key=lambda item: depth(item[0]))
 
     def discard(self) -> None:
         """Drop everything not committed; safe to call more than once."""

@@ -34,10 +34,17 @@ from minke.engine.images._streams import AsyncSink, AsyncSource
 from minke.engine.images.changes import apply_changes, empty_config
 from minke.engine.images.ingest import Staging
 from minke.engine.images.reference import Reference, check_tag, is_id_like, parse, parse_tagged
+from minke.engine.images.registry import (
+    DistributionMetadata,
+    PullResult,
+    PushResult,
+    RegistryConfig,
+    parse_platform,
+)
 from minke.engine.images.store import ImageRecords
 from minke.engine.snapshots import OverlaySnapshotter, chain_ids
 from minke.engine.state import StateDB
-from minke.errors import InvalidParameter, NoSuchImage
+from minke.errors import InvalidParameter, NoSuchImage, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,9 @@ class ImageService:
         self._configs: dict[str, dict[str, Any]] = {}
         self._in_use: Callable[[str], list[str]] = lambda image_id: []
         self._deleter = Deleter(self)
+        # Registry settings (the daemon replaces them with its flags) and push/pull hints.
+        self.registries = RegistryConfig()
+        self.distribution = DistributionMetadata(root / "distribution")
         self._sweep()
 
     # -- lookup ---------------------------------------------------------------------------
@@ -365,15 +375,18 @@ class ImageService:
                 for ref in refs:
                     ImageRecords.set_tag(conn, str(ref), image_id)
 
-    def save(self, names: list[str]) -> AsyncIterator[bytes]:
+    def save(self, names: list[str], *, format: str = "docker") -> AsyncIterator[bytes]:
         """The archive of ``names``; names are resolved now, so an unknown one raises
-        NoSuchImage before any byte is sent."""
+        NoSuchImage before any byte is sent. ``format="oci"`` writes a plain OCI layout."""
+        if format not in ("docker", "oci"):
+            raise InvalidParameter(f"invalid format {format!r}: expected docker or oci")
         plan = self._save_plan(names)
+        oci_only = format == "oci"
 
         async def stream() -> AsyncIterator[bytes]:
             sink = AsyncSink(asyncio.get_running_loop())
             async for chunk in sink.chunks(
-                lambda out: archive.write_archive(out, plan, self.content)  # type: ignore[arg-type]
+                lambda out: archive.write_archive(out, plan, self.content, oci_only=oci_only)  # type: ignore[arg-type]
             ):
                 yield chunk
             for item in plan:
@@ -408,6 +421,87 @@ class ImageService:
                 if r is not None and r not in item.refs:
                     item.refs.append(r)
         return list(plan.values())
+
+    # -- registries -----------------------------------------------------------------------
+    # The work is in ``registry/``; these entry points resolve names and hold the commit.
+
+    def staging(self) -> Staging:
+        return Staging(self.content, self.snapshots, self._lock)
+
+    def image_doc(self, image_id: str) -> dict[str, Any]:
+        return self._doc(image_id)
+
+    def commit_image(self, staging: Staging, raw_config: bytes, refs: list[Reference]) -> str:
+        """Publish an image staged from verified blobs (a pull): its config, layers, record
+        and ``refs`` in one step; on failure nothing of it is visible."""
+        image_id = staging.stage_blob(raw_config)
+        staging.commit(lambda: self._write_images(staging, [(image_id, raw_config, refs)]))
+        return image_id
+
+    def add_repo_digest(self, ref: Reference, image_id: str) -> None:
+        """Record ``repo@digest`` (a pushed manifest) as a RepoDigest of ``image_id``."""
+        with self._lock, self.records.db.transaction() as conn:
+            ImageRecords.set_tag(conn, str(ref), image_id)
+
+    async def pull(self, name: str, *, tag: str | None = None, platform: str | None = None,
+                   credentials: dict[str, str] | None = None,
+                   progress: Callable[[dict[str, Any]], None] | None = None) -> PullResult:
+        """``docker pull name[:tag|@digest]``; ``progress`` receives Docker's messages."""
+        from minke.engine.images.registry import pull as puller
+
+        ref = parse(name)
+        if tag:
+            ref = (Reference(ref.domain, ref.path, None, tag) if tag.startswith("sha256:")
+                   else ref.with_tag(check_tag(tag)))
+        ref = ref.tagged_or_latest()
+        return await puller.pull(self, ref, config=self.registries, credentials=credentials,
+                                 platform=parse_platform(platform),
+                                 progress=progress or (lambda m: None))
+
+    async def push(self, name: str, *, tag: str | None = None,
+                   credentials: dict[str, str] | None = None,
+                   progress: Callable[[dict[str, Any]], None] | None = None,
+                   chunk_size: int | None = None) -> list[PushResult]:
+        """``docker push name[:tag]``; without a tag, every tag of the repository."""
+        from minke.engine.images.registry import push as pusher
+
+        ref = parse(name)
+        if ref.digest:
+            raise InvalidParameter("cannot push a digest reference")
+        if tag:
+            ref = ref.with_tag(check_tag(tag))
+        targets: list[tuple[Reference, str]] = []
+        if ref.tag:
+            image_id = self.records.lookup(str(ref))
+            if image_id is None:
+                raise NotFound(f"An image does not exist locally with the tag: "
+                               f"{ref.familiar_name}")
+            targets.append((ref, image_id))
+        else:
+            for image_id, refs in self.records.all_refs().items():
+                targets += [(r, image_id) for r in map(parse, refs)
+                            if r.name == ref.name and r.tag]
+            if not targets:
+                raise NotFound(f"An image does not exist locally with the tag: "
+                               f"{ref.familiar_name}")
+            targets.sort(key=lambda t: t[0].tag or "")
+        out = progress or (lambda m: None)
+        out({"status": f"The push refers to repository [{ref.name}]"})
+        return [await pusher.push(self, r, image_id, config=self.registries,
+                                  credentials=credentials, progress=out, chunk_size=chunk_size)
+                for r, image_id in targets]
+
+    async def login(self, credentials: dict[str, str]) -> str:
+        from minke.engine.images.registry.login import login
+
+        return await login(self.registries, credentials)
+
+    async def inspect_remote(self, name: str,
+                             credentials: dict[str, str] | None = None) -> dict[str, Any]:
+        from minke.engine.images.registry.pull import inspect_remote
+
+        return await inspect_remote(parse_tagged(name), config=self.registries,
+                                    credentials=credentials)
 
     # -- start-up -------------------------------------------------------------------------
 

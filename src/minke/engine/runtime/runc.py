@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,13 @@ class Runc(OCIRuntime):
 
     async def resume(self, container_id: str) -> None:
         await self._run("resume", container_id)
+
+    async def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        # runc reads the new linux.resources from a file (-r); it is tiny and short-lived.
+        with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="resources-") as f:
+            json.dump(resources, f)
+            f.flush()
+            await self._run("update", "--resources", f.name, container_id)
 
     async def ps(self, container_id: str) -> list[int]:
         out = await self._run("ps", "--format", "json", container_id)

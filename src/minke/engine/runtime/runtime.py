@@ -71,6 +71,11 @@ class OCIRuntime(Protocol):
         """Thaw a paused container."""
         ...
 
+    async def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        """Apply new OCI ``linux.resources`` (memory, cpu, pids, blockIO) to a running
+        container's cgroup (``docker update``)."""
+        ...
+
     async def ps(self, container_id: str) -> list[int]:
         """Host PIDs of the container's processes; empty when it has stopped."""
         ...

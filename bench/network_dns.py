@@ -1,0 +1,48 @@
+"""DNS lookup latency inside a container on a user-defined network: 200 lookups of another
+container's name through the embedded server at 127.0.0.11, minke vs Docker."""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+
+from common import Target, docker_target, import_busybox, minke_target, ratio, report
+
+LOOKUPS = 200
+
+
+def measure(target: Target) -> dict[str, float]:
+    ref = import_busybox(target)
+    net, peer = f"bench-dns-{uuid.uuid4().hex[:6]}", f"bench-peer-{uuid.uuid4().hex[:6]}"
+    target.docker("network", "create", net)
+    try:
+        target.docker("run", "-d", "--name", peer, "--network", net, ref, "sleep", "300")
+        script = (f"s=$(date +%s%N); i=0; while [ $i -lt {LOOKUPS} ]; do "
+                  f"nslookup {peer} >/dev/null || exit 1; i=$((i+1)); done; "
+                  "e=$(date +%s%N); echo $((e - s))")
+        out = target.docker("run", "--rm", "--network", net, ref, "sh", "-c", script)
+        per_lookup = int(out.stdout.split()[-1]) / 1e9 / LOOKUPS
+    finally:
+        target.docker("rm", "-f", peer, check=False)
+        target.docker("network", "rm", net, check=False)
+    # busybox nslookup asks A and AAAA and forks once per lookup; the figure includes that.
+    return {"per_lookup_ms": round(per_lookup * 1000, 3)}
+
+
+def main() -> None:
+    argparse.ArgumentParser().parse_args()
+    results: dict[str, object] = {}
+    with minke_target() as (minke, _):
+        results["minke"] = measure(minke)
+    docker = docker_target()
+    if docker:
+        results["docker"] = measure(docker)
+        results["ratio_minke_over_docker"] = ratio(
+            results["minke"]["per_lookup_ms"], results["docker"]["per_lookup_ms"])  # type: ignore[index]
+    else:
+        results["docker"] = "no Docker daemon answered"
+    report("network_dns", results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Network endpoints: create, list, inspect, connect, disconnect, remove, prune."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from minke.api import params
+from minke.api.keys import engine
+from minke.api.routing import Routes
+from minke.errors import InvalidParameter
+
+routes = Routes()
+
+
+def _object(body: dict[str, Any], field: str) -> dict[str, Any]:
+    value = body.get(field) or {}
+    if not isinstance(value, dict):
+        raise InvalidParameter(f"invalid value for {field}: expected an object")
+    return value
+
+
+@routes.post("/networks/create")
+async def create(request: web.Request) -> web.Response:
+    body = await params.json_body(request)
+    for field in ("IPAM", "Options", "Labels"):
+        _object(body, field)
+    if not isinstance(body.get("Name", ""), str):
+        raise InvalidParameter("invalid value for Name: expected a string")
+    doc = await engine(request).networks.create(body)
+    return web.json_response({"Id": doc["Id"], "Warning": ""}, status=201)
+
+
+@routes.get("/networks")
+async def list_networks(request: web.Request) -> web.Response:
+    return web.json_response(engine(request).networks.list(params.qfilters(request)))
+
+
+@routes.get("/networks/{name}")
+async def inspect(request: web.Request) -> web.Response:
+    return web.json_response(engine(request).networks.inspect(request.match_info["name"]))
+
+
+@routes.post("/networks/{name}/connect")
+async def connect(request: web.Request) -> web.Response:
+    body = await params.json_body(request)
+    container = body.get("Container")
+    if not container or not isinstance(container, str):
+        raise InvalidParameter("Container: a container id or name is required")
+    await engine(request).networks.connect(
+        request.match_info["name"], container, _object(body, "EndpointConfig"))
+    return web.Response(status=200)
+
+
+@routes.post("/networks/{name}/disconnect")
+async def disconnect(request: web.Request) -> web.Response:
+    body = await params.json_body(request)
+    container = body.get("Container")
+    if not container or not isinstance(container, str):
+        raise InvalidParameter("Container: a container id or name is required")
+    await engine(request).networks.disconnect(
+        request.match_info["name"], container, bool(body.get("Force")))
+    return web.Response(status=200)
+
+
+@routes.delete("/networks/{name}")
+async def remove(request: web.Request) -> web.Response:
+    await engine(request).networks.remove(request.match_info["name"])
+    return web.Response(status=204)
+
+
+@routes.post("/networks/prune")
+async def prune(request: web.Request) -> web.Response:
+    deleted = await engine(request).networks.prune(params.qfilters(request))
+    return web.json_response({"NetworksDeleted": deleted})

@@ -1,0 +1,7 @@
+"""Network drivers: one module per kind of network, each a ``driver.NetworkDriver``."""
+
+from minke.engine.network.drivers.bridge import BridgeDriver
+from minke.engine.network.drivers.host import HostDriver
+from minke.engine.network.drivers.null import NullDriver
+
+__all__ = ["BridgeDriver", "HostDriver", "NullDriver"]

@@ -1,0 +1,167 @@
+"""nftables: the one module that runs ``nft``.
+
+Owns minke's packet filtering and NAT. Every rule of one daemon lives in one table of its
+own, ``inet minke_<bridge>`` (the default bridge's name is unique among live daemons), and
+the whole table is replaced in one atomic ``nft -f`` transaction whenever its inputs change,
+so that no half-written rule set is ever live and nothing is left when the table is
+deleted. The one exception is Docker's: a Docker on the same host (iptables-nft) sets the
+policy of ``ip filter FORWARD`` to drop, which would drop minke's bridge traffic too, so an
+accept rule per minke bridge is inserted there (tagged with a comment) and removed with it.
+
+The table holds:
+    forward      isolation between networks, --internal, enable_icc=false
+    prerouting   DNAT of published ports for packets to a local address (outside, hairpin)
+    output       the same for connections made on the host (127.0.0.1, the host's addresses)
+    postrouting  egress masquerade, and masquerade of DNATed packets from 127.0.0.0/8 and
+                 from a network back into itself (hairpin) so that replies return the same way
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+
+from minke.errors import InternalError, Unavailable
+
+NFT = "nft"
+COMMENT_PREFIX = "minke:"
+
+
+@dataclass(frozen=True)
+class BridgeRules:
+    """What the firewall needs to know about one bridge network."""
+
+    bridge: str
+    subnets4: tuple[str, ...]
+    subnets6: tuple[str, ...] = ()
+    internal: bool = False
+    masquerade: bool = True
+    icc: bool = True
+
+
+@dataclass(frozen=True)
+class PortRule:
+    """One published port: host_ip "" or "0.0.0.0" means every local address."""
+
+    proto: str  # tcp | udp
+    host_ip: str
+    host_port: int
+    container_ip: str
+    container_port: int
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', "") + '"'
+
+
+def render(table: str, bridges: list[BridgeRules], ports: list[PortRule]) -> str:
+    """The complete ``nft -f`` script that replaces ``table`` (pure, unit-tested)."""
+    fwd: list[str] = []
+    names = [b.bridge for b in bridges]
+    for b in bridges:
+        others = [n for n in names if n != b.bridge]
+        if others:
+            # Isolation: nothing passes from one of our networks to another.
+            fwd.append(f"iifname {_q(b.bridge)} oifname {{ {', '.join(map(_q, others))} }} drop")
+        if b.internal:
+            fwd.append(f"iifname {_q(b.bridge)} oifname != {_q(b.bridge)} drop")
+            fwd.append(f"oifname {_q(b.bridge)} iifname != {_q(b.bridge)} drop")
+        if not b.icc:
+            fwd.append(f"iifname {_q(b.bridge)} oifname {_q(b.bridge)} drop")
+    dnat: list[str] = []
+    for p in ports:
+        family = "ip6" if ":" in p.container_ip else "ip"
+        match = ""
+        if p.host_ip and p.host_ip not in ("0.0.0.0", "::"):
+            match = f"{'ip6' if ':' in p.host_ip else 'ip'} daddr {p.host_ip} "
+        elif family == "ip6":
+            match = "meta nfproto ipv6 "
+        else:
+            match = "meta nfproto ipv4 "
+        target = f"[{p.container_ip}]" if family == "ip6" else p.container_ip
+        dnat.append(f"{match}{p.proto} dport {p.host_port} dnat {family} to "
+                    f"{target}:{p.container_port}")
+    post: list[str] = []
+    for b in bridges:
+        br = _q(b.bridge)
+        post.append(f"oifname {br} ip saddr 127.0.0.0/8 ct status dnat masquerade")
+        for subnet in b.subnets4:
+            post.append(f"oifname {br} ip saddr {subnet} ct status dnat masquerade")
+            if b.masquerade and not b.internal:
+                post.append(f"ip saddr {subnet} oifname != {br} masquerade")
+        for subnet in b.subnets6:
+            post.append(f"oifname {br} ip6 saddr {subnet} ct status dnat masquerade")
+            if b.masquerade and not b.internal:
+                post.append(f"ip6 saddr {subnet} oifname != {br} masquerade")
+
+    def chain(name: str, hook: str, body: list[str]) -> str:
+        return (f"  chain {name} {{\n    {hook}\n"
+                + "".join(f"    {rule}\n" for rule in body) + "  }\n")
+
+    return (
+        f"table inet {table} {{}}\n"
+        f"delete table inet {table}\n"
+        f"table inet {table} {{\n"
+        + chain("forward", "type filter hook forward priority filter; policy accept;", fwd)
+        + chain("ports", "", dnat).replace("    \n", "")
+        + chain("prerouting", "type nat hook prerouting priority dstnat; policy accept;",
+                ["fib daddr type local jump ports"])
+        + chain("output", "type nat hook output priority -100; policy accept;",
+                ["fib daddr type local jump ports"])
+        + chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;",
+                post)
+        + "}\n"
+    )
+
+
+def _nft(*args: str, script: str | None = None, check: bool = True) -> str:
+    try:
+        proc = subprocess.run([NFT, *args], input=script, capture_output=True, text=True,
+                              check=False)
+    except FileNotFoundError:
+        raise Unavailable("nft not found in PATH: install it (apt-get install nftables)") \
+            from None
+    if check and proc.returncode != 0:
+        raise InternalError(f"nft {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+class Firewall:
+    """The rules of one daemon, in table ``inet minke_<tag>``."""
+
+    def __init__(self, tag: str) -> None:
+        self.table = "minke_" + "".join(c if c.isalnum() or c == "_" else "_" for c in tag)
+
+    def apply(self, bridges: list[BridgeRules], ports: list[PortRule]) -> None:
+        """Replace the table's rules atomically; with no bridges the table is deleted."""
+        if not bridges:
+            self.delete()
+            return
+        _nft("-f", "-", script=render(self.table, bridges, ports))
+
+    def delete(self) -> None:
+        _nft("delete", "table", "inet", self.table, check=False)
+
+    # -- Docker's FORWARD chain ------------------------------------------------------------
+
+    @staticmethod
+    def _docker_chains() -> list[str]:
+        return [family for family in ("ip", "ip6")
+                if _nft("list", "chain", family, "filter", "FORWARD", check=False)]
+
+    def allow_in_docker_forward(self, bridge: str) -> None:
+        """Accept our bridge's traffic in ``ip filter FORWARD`` where a Docker made it."""
+        self.remove_from_docker_forward(bridge)
+        for family in self._docker_chains():
+            for direction in ("iifname", "oifname"):
+                _nft("insert", "rule", family, "filter", "FORWARD", direction, _q(bridge),
+                     "counter", "accept", "comment", _q(COMMENT_PREFIX + bridge))
+
+    def remove_from_docker_forward(self, bridge: str) -> None:
+        for family in self._docker_chains():
+            listing = _nft("-a", "list", "chain", family, "filter", "FORWARD", check=False)
+            for line in listing.splitlines():
+                if f'comment "{COMMENT_PREFIX}{bridge}"' in line and "# handle" in line:
+                    handle = line.rsplit("# handle", 1)[1].strip()
+                    _nft("delete", "rule", family, "filter", "FORWARD", "handle", handle,
+                         check=False)

@@ -1,0 +1,340 @@
+"""``NetworkService``: the networks of one daemon and the endpoints on them.
+
+Owns the network records (Docker's NetworkResource, in the ``networks`` table), the
+endpoints (one per running container and network, in the ``endpoints`` table: the IPAM
+allocations, so that they survive a daemon restart), the predefined ``bridge``, ``host``
+and ``none`` networks, and the per-daemon firewall table. Container lifecycle work (the
+namespace, joining at start, leaving at exit, connect/disconnect) is in ``sandbox.py``;
+answers of the embedded DNS come from ``names.py``; the Docker JSON shapes from ``views.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import ipaddress
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from minke.engine.containers.config import rfc3339
+from minke.engine.events import EventBus
+from minke.engine.network import ipam, netns, views
+from minke.engine.network.driver import Endpoint, NetworkDriver, NetworkInfo
+from minke.engine.network.drivers import BridgeDriver, HostDriver, NullDriver
+from minke.engine.network.firewall import BridgeRules, Firewall, PortRule
+from minke.engine.network.sandbox import NetworkExtension
+from minke.engine.state import StateDB
+from minke.errors import Conflict, Forbidden, InvalidParameter, NotFound
+
+Record = dict[str, Any]
+PREDEFINED = ("bridge", "host", "none")
+DEFAULT_BRIDGE = "minke0"
+# Taken while a subnet is chosen and its bridge made, by every minke on the host, so that
+# two daemons starting together never pick the same free pool.
+HOST_LOCK = Path("/run/minke-network.lock")
+OPT_NAME = "com.docker.network.bridge.name"
+OPT_MTU = "com.docker.network.driver.mtu"
+OPT_MASQ = "com.docker.network.bridge.enable_ip_masquerade"
+OPT_ICC = "com.docker.network.bridge.enable_icc"
+OPT_HOST_IP = "com.docker.network.bridge.host_binding_ipv4"
+
+
+@contextmanager
+def host_lock() -> Iterator[None]:
+    HOST_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(HOST_LOCK, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _truthy(value: str | None, default: bool = True) -> bool:
+    return default if value is None else value.lower() in ("1", "true", "yes")
+
+
+class NetworkService:
+    """Networks and endpoints of one daemon. ``containers`` is set by the Engine."""
+
+    def __init__(self, *, db: StateDB, events: EventBus, exec_root: Path,
+                 bridge: str = DEFAULT_BRIDGE, bip: str = "") -> None:
+        self._db = db
+        self._events = events
+        self.netns_dir = exec_root / "netns"
+        self.default_bridge = bridge
+        self._bip = bip
+        self.drivers: dict[str, NetworkDriver] = {
+            d.name: d for d in (BridgeDriver(), HostDriver(), NullDriver())}
+        self.firewall = Firewall(bridge)
+        self._fw_lock = asyncio.Lock()
+        self.containers: Any = None
+        self._networks: dict[str, Record] = {d["Id"]: d for d in db.all_docs("networks")}
+        self.endpoints: dict[str, Endpoint] = {
+            d["id"]: Endpoint.from_doc(d) for d in db.all_docs("endpoints")}
+        self.port_rules: dict[str, list[PortRule]] = {}  # container id → its DNAT rules
+        # The container lifecycle's side; Engine appends it to the container extensions.
+        self.extension = NetworkExtension(self)
+
+    # -- records --------------------------------------------------------------------------
+
+    def _save(self, doc: Record) -> None:
+        with self._db.transaction() as db:
+            db.execute("INSERT INTO networks(id, name, doc) VALUES(?,?,?) ON CONFLICT(id) DO "
+                       "UPDATE SET name=excluded.name, doc=excluded.doc",
+                       (doc["Id"], doc["Name"], json.dumps(doc)))
+        self._networks[doc["Id"]] = doc
+
+    def save_endpoint(self, endpoint: Endpoint) -> None:
+        with self._db.transaction() as db:
+            db.execute("INSERT INTO endpoints(id, network_id, container_id, doc) "
+                       "VALUES(?,?,?,?) ON CONFLICT(id) DO UPDATE SET doc=excluded.doc",
+                       (endpoint.id, endpoint.network_id, endpoint.container_id,
+                        json.dumps(endpoint.to_doc())))
+        self.endpoints[endpoint.id] = endpoint
+
+    def drop_endpoint(self, endpoint: Endpoint) -> None:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM endpoints WHERE id=?", (endpoint.id,))
+        self.endpoints.pop(endpoint.id, None)
+
+    def get(self, ref: str) -> Record:
+        """By full id, exact name, then unique id prefix (Docker's order)."""
+        if ref in self._networks:
+            return self._networks[ref]
+        for doc in self._networks.values():
+            if doc["Name"] == ref:
+                return doc
+        matches = [d for d in self._networks.values() if ref and d["Id"].startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise NotFound(f"network {ref} is ambiguous ({len(matches)} matches found on id)")
+        raise NotFound(f"network {ref} not found")
+
+    def all(self) -> list[Record]:
+        return list(self._networks.values())
+
+    def info(self, doc: Record) -> NetworkInfo:
+        options = doc.get("Options") or {}
+        return NetworkInfo(
+            id=doc["Id"], name=doc["Name"], driver=doc["Driver"],
+            interface=doc.get("_Interface", ""),
+            subnets=[(c["Subnet"], c["Gateway"]) for c in doc["IPAM"]["Config"] or []],
+            internal=bool(doc.get("Internal")), options=options,
+            mtu=int(options.get(OPT_MTU) or 1500),
+        )
+
+    def subnets(self, doc: Record) -> list[ipam.Subnet]:
+        return [ipam.Subnet.from_docker(c) for c in doc["IPAM"]["Config"] or []]
+
+    def endpoints_of(self, *, network_id: str | None = None,
+                     container_id: str | None = None) -> list[Endpoint]:
+        return [e for e in self.endpoints.values()
+                if (network_id is None or e.network_id == network_id)
+                and (container_id is None or e.container_id == container_id)]
+
+    def _taken_subnets(self) -> list[ipam.Network]:
+        return [s.subnet for doc in self._networks.values() for s in self.subnets(doc)]
+
+    # -- start-up -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Make sure the predefined networks exist and every bridge is up, then rebuild the
+        firewall table (it survives a restart, but its inputs may have changed)."""
+        for name, driver in (("host", "host"), ("none", "null")):
+            if not any(d["Name"] == name for d in self._networks.values()):
+                self._save(views.new_network(name, driver, ipam_config=[],
+                                             created=rfc3339()))
+        await asyncio.to_thread(self._ensure_default_bridge)
+        for doc in self._networks.values():
+            if doc["Driver"] == "bridge" and doc["Name"] != "bridge":
+                await asyncio.to_thread(self.drivers["bridge"].restore, self.info(doc))
+        await self.extension.recover()
+        await self.apply_firewall()
+
+    async def close(self) -> None:
+        """Stop serving DNS; namespaces, bridges and rules stay (live restore)."""
+        await self.extension.dns.close()
+
+    def _ensure_default_bridge(self) -> None:
+        existing = next((d for d in self._networks.values() if d["Name"] == "bridge"), None)
+        with host_lock():
+            if existing is None or (self._bip and existing.get("_Bip") != self._bip) or \
+                    existing.get("_Interface") != self.default_bridge:
+                if existing is not None:
+                    self._networks.pop(existing["Id"])
+                if self._bip:
+                    iface = ipaddress.ip_interface(self._bip)
+                    entry = {"Subnet": str(iface.network), "Gateway": str(iface.ip)}
+                else:
+                    # Our own bridge's route must not make us move off our subnet.
+                    subnet = ipam.default_subnet(self._taken_subnets())
+                    entry = {"Subnet": str(subnet), "Gateway": str(next(subnet.hosts()))}
+                doc = views.new_network(
+                    "bridge", "bridge", ipam_config=[entry], created=rfc3339(),
+                    network_id=existing["Id"] if existing else None,
+                    options={"com.docker.network.bridge.default_bridge": "true",
+                             OPT_ICC: "true", OPT_MASQ: "true", OPT_HOST_IP: "0.0.0.0",
+                             OPT_NAME: self.default_bridge, OPT_MTU: "1500"})
+                doc["_Interface"] = self.default_bridge
+                doc["_Bip"] = self._bip
+                self._save(doc)
+                existing = doc
+            self.drivers["bridge"].restore(self.info(existing))
+        self.firewall.allow_in_docker_forward(self.default_bridge)
+
+    # -- create, remove -------------------------------------------------------------------
+
+    async def create(self, body: dict[str, Any]) -> Record:
+        name = body.get("Name") or ""
+        if not name:
+            raise InvalidParameter("network name is empty: a name is required")
+        if any(d["Name"] == name for d in self._networks.values()):
+            raise Conflict(f"network with name {name} already exists")
+        driver_name = body.get("Driver") or "bridge"
+        driver = self.drivers.get(driver_name)
+        if driver is None:
+            raise NotFound(f'plugin "{driver_name}" not found')
+        if not driver.user_defined:
+            raise Forbidden(f'only one instance of "{driver_name}" network is allowed')
+        ipam_body = body.get("IPAM") or {}
+        if (ipam_body.get("Driver") or "default") != "default":
+            raise NotFound(f'plugin "{ipam_body["Driver"]}" not found')
+        options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
+        network_id = os.urandom(32).hex()
+        iface = options.get(OPT_NAME) or f"mk-{network_id[:12]}"
+        if any(d.get("_Interface") == iface for d in self._networks.values()):
+            raise Conflict(f"bridge name {iface} is used by another network")
+
+        def make() -> Record:
+            with host_lock():
+                subnets = ipam.build_config(
+                    list(ipam_body.get("Config") or []), taken=self._taken_subnets(),
+                    ipv6=bool(body.get("EnableIPv6")), network_id=network_id)
+                doc = views.new_network(
+                    name, driver_name, ipam_config=[s.to_docker() for s in subnets],
+                    created=rfc3339(), network_id=network_id, options=options,
+                    internal=bool(body.get("Internal")),
+                    attachable=bool(body.get("Attachable")),
+                    ipv6=any(s.version == 6 for s in subnets),
+                    labels=body.get("Labels") or {}, ipam_options=ipam_body.get("Options"))
+                doc["_Interface"] = iface
+                driver.create(self.info(doc))
+                return doc
+
+        doc = await asyncio.to_thread(make)
+        try:
+            self._save(doc)
+            await asyncio.to_thread(self.firewall.allow_in_docker_forward, iface)
+            await self.apply_firewall()
+        except BaseException:
+            await self._destroy(doc)
+            raise
+        self._event(doc, "create")
+        return doc
+
+    async def remove(self, ref: str) -> None:
+        doc = self.get(ref)
+        if doc["Name"] in PREDEFINED:
+            raise Forbidden(f"{doc['Name']} is a pre-defined network and cannot be removed")
+        if self.endpoints_of(network_id=doc["Id"]):
+            raise Forbidden(f"error while removing network: network {doc['Name']} id "
+                            f"{doc['Id']} has active endpoints")
+        await self._destroy(doc)
+        self._event(doc, "destroy")
+
+    async def _destroy(self, doc: Record) -> None:
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM networks WHERE id=?", (doc["Id"],))
+        self._networks.pop(doc["Id"], None)
+        await self.apply_firewall()
+        await asyncio.to_thread(self.firewall.remove_from_docker_forward, doc["_Interface"])
+        await asyncio.to_thread(self.drivers[doc["Driver"]].delete, self.info(doc))
+
+    async def prune(self, filters: dict[str, list[str]]) -> list[str]:
+        views.check_prune_filters(filters)
+        used = {name for record in (self.containers.all() if self.containers else [])
+                for name in (record["NetworkSettings"].get("Networks") or {})}
+        deleted = []
+        for doc in list(self._networks.values()):
+            if doc["Name"] in PREDEFINED or doc["Name"] in used:
+                continue
+            if self.endpoints_of(network_id=doc["Id"]) or not views.prune_match(doc, filters):
+                continue
+            await self._destroy(doc)
+            self._event(doc, "destroy")
+            deleted.append(doc["Name"])
+        return deleted
+
+    async def destroy_all(self) -> None:
+        """Remove every network's host side and the firewall table (tests, uninstall)."""
+        for doc in list(self._networks.values()):
+            if doc["Driver"] == "bridge":
+                await asyncio.to_thread(self.firewall.remove_from_docker_forward,
+                                        doc["_Interface"])
+                await asyncio.to_thread(self.drivers["bridge"].delete, self.info(doc))
+        await asyncio.to_thread(self.firewall.delete)
+
+    # -- containers -----------------------------------------------------------------------
+
+    async def connect(self, ref: str, container: str, config: dict[str, Any]) -> None:
+        """Attach a container (running or not) to a network, with aliases and a static IP."""
+        await self.extension.connect(ref, container, config)
+
+    async def disconnect(self, ref: str, container: str, force: bool = False) -> None:
+        await self.extension.disconnect(ref, container, force)
+
+    def counters(self, container_id: str) -> dict[str, dict[str, int]]:
+        """Interface counters of a running container (``stats``' ``networks``)."""
+        record = self.containers.get(container_id)
+        pid = int(record["State"].get("Pid") or 0)
+        return netns.interface_counters(pid) if pid else {}
+
+    # -- views ----------------------------------------------------------------------------
+
+    def inspect(self, ref: str) -> Record:
+        return views.resource(self.get(ref), self.endpoints_of(network_id=self.get(ref)["Id"]),
+                              self._container_name)
+
+    def list(self, filters: dict[str, list[str]]) -> list[Record]:
+        views.check_list_filters(filters)
+        return [views.resource(doc, self.endpoints_of(network_id=doc["Id"]),
+                               self._container_name, with_containers=False)
+                for doc in self._networks.values() if views.list_match(doc, filters, self)]
+
+    def _container_name(self, container_id: str) -> str:
+        record = self.containers.find(container_id) if self.containers else None
+        return record["Name"].lstrip("/") if record else ""
+
+    def _event(self, doc: Record, action: str, **extra: str) -> None:
+        self._events.publish("network", action, doc["Id"],
+                             {"name": doc["Name"], "type": doc["Driver"], **extra})
+
+    def event(self, doc: Record, action: str, container_id: str) -> None:
+        self._event(doc, action, container=container_id)
+
+    # -- firewall -------------------------------------------------------------------------
+
+    async def apply_firewall(self) -> None:
+        """Rewrite the daemon's table from the networks and published ports now known."""
+        async with self._fw_lock:
+            bridges = []
+            for doc in self._networks.values():
+                if doc["Driver"] != "bridge":
+                    continue
+                options = doc.get("Options") or {}
+                subnets = self.subnets(doc)
+                bridges.append(BridgeRules(
+                    bridge=doc["_Interface"],
+                    subnets4=tuple(str(s.subnet) for s in subnets if s.version == 4),
+                    subnets6=tuple(str(s.subnet) for s in subnets if s.version == 6),
+                    internal=bool(doc.get("Internal")),
+                    masquerade=_truthy(options.get(OPT_MASQ)),
+                    icc=_truthy(options.get(OPT_ICC))))
+            ports = [rule for rules in self.port_rules.values() for rule in rules]
+            await asyncio.to_thread(self.firewall.apply, bridges, ports)
