@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 
@@ -308,6 +309,10 @@ def test_nothing_left_on_the_host(minke_daemon: Daemon, busybox_image: str) -> N
         assert endpoint["IPAddress"] in ruleset
     finally:
         res.close()
+    # A container's veth goes with its namespace, which the kernel frees in the background.
+    deadline = time.monotonic() + 10
+    while veth in host_links() and time.monotonic() < deadline:
+        time.sleep(0.05)
     links = host_links()
     assert veth not in links and f"mk-{network_id[:12]}" not in links
     ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout

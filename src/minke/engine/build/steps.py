@@ -24,6 +24,7 @@ from minke.engine.build.expand import process_word, process_words
 from minke.engine.build.instructions import Instruction
 from minke.engine.build.parser import go_quote
 from minke.engine.images import layerdiff
+from minke.engine.images.changes import apply_changes
 from minke.errors import InvalidParameter, MinkeError
 
 if TYPE_CHECKING:
@@ -186,14 +187,9 @@ class Steps:
         await self._meta(state, "STOPSIGNAL " + state.config["StopSignal"])
 
     async def _expose(self, state: StageState, inst: Instruction) -> None:
-        from minke.engine.images.changes import _ports
-
         words = [w for a in inst.args for w in process_words(a, self._vars(state))]
-        ports = dict(state.config.get("ExposedPorts") or {})
-        for word in words:
-            for port in _ports(word):
-                ports[port] = {}
-        state.config["ExposedPorts"] = ports
+        # the port syntax and its errors are those of `docker commit --change EXPOSE`
+        apply_changes(state.config, ["EXPOSE " + " ".join(words)])
         await self._meta(state, "EXPOSE " + " ".join(words))
 
     async def _volume(self, state: StageState, inst: Instruction) -> None:

@@ -228,7 +228,7 @@ def commit_image(
     """
     parent_config = images.config(parent) if parent else None
     parent_chain = images.top_chain_id(parent) if parent else None
-    staging = Staging(images.content, images.snapshots, images._lock)
+    staging: Staging = images.staging()
     try:
         diff_id = None
         if upper is not None:

@@ -110,8 +110,7 @@ def tail_offset(file: BinaryIO, count: int) -> int:
             start = position + buffer.index(b"\n") + 1
         else:
             continue
-        finished = sum(1 for line in buffer[start - position:].split(b"\n")
-                       if _tag(line) == b"F")
+        finished = _records_in(buffer[start - position:])
         if finished > count:
             break
         if position == 0:
@@ -125,6 +124,15 @@ def tail_offset(file: BinaryIO, count: int) -> int:
             finished -= 1
         offset += len(line) + 1
     return offset
+
+
+def _records_in(data: bytes) -> int:
+    """Records in whole lines: one per F line, plus one for a line the process has not
+    finished yet (P lines after the last F), which ``docker logs`` shows as it stands."""
+    tags = [_tag(line) for line in data.split(b"\n")]
+    last_f = max((i for i, tag in enumerate(tags) if tag == b"F"), default=-1)
+    unfinished = any(tag == b"P" for tag in tags[last_f + 1:])
+    return tags.count(b"F") + int(unfinished)
 
 
 def _tag(line: bytes) -> bytes | None:

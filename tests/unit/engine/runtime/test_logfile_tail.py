@@ -60,3 +60,10 @@ def test_since_until_filter(tmp_path: Path) -> None:
     base = logfile.parse_timestamp(STAMP.format(0))
     records, _ = logfile.read_records(log, since_ns=base + 3 * 10**9, until_ns=base + 5 * 10**9)
     assert [r.data for r in records] == [b"3\n", b"4\n", b"5\n"]
+
+
+def test_unfinished_last_line_counts_as_a_record(tmp_path: Path) -> None:
+    log = tmp_path / "ctr.log"
+    write_log(log, [(0, "stdout", "F", "a"), (1, "stdout", "F", "b"), (2, "stdout", "P", "tail")])
+    records, _ = logfile.read_records(log, tail=2)
+    assert [r.data for r in records] == [b"b\n", b"tail"]
