@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 
-from common import DOCKER_CLI, minke_target, ratio, report, summary, timed
+from common import DOCKER_CLI, minke_target, parse_repeat, ratio, report, summary, timed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("-n", "--repeat", type=int, default=30)
-    args = parser.parse_args()
+    repeat = parse_repeat(30)
     results: dict[str, object] = {}
     with minke_target() as (target, _):
         env = target.env() | {"MINKE_HOST": target.host}
@@ -22,10 +19,10 @@ def main() -> None:
                 results[key] = summary(timed(
                     lambda cli=cli, verb=verb: subprocess.run(
                         [cli, verb], env=env, capture_output=True, check=True),
-                    args.repeat))
+                    repeat))
         results["help (no daemon)"] = summary(timed(
             lambda: subprocess.run(["minke", "--help"], capture_output=True, check=True),
-            args.repeat))
+            repeat))
     for verb in ("version", "ps"):
         results[f"ratio {verb} minke/docker"] = ratio(
             results[f"minke {verb}"]["median_s"],  # type: ignore[index]

@@ -1,5 +1,6 @@
 """Shared harness of the benchmarks: a private minked, the Docker daemon to compare with,
-the busybox image imported into both, timing helpers and the results file.
+the busybox image imported into both, ``compare`` (one measurement run on each, with the
+minke/Docker ratio), timing helpers, the ``-n`` option and the results file.
 
 Docker is the one in ``DOCKER_ANCHOR_HOST`` (start one with
 ``../shared/tools/docker-anchor start DIR``), else /var/run/docker.sock if it answers;
@@ -8,6 +9,7 @@ without one, benchmarks report minke alone and say so.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -20,28 +22,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import (  # noqa: E402
-    Daemon,
-    cleanup_root,
-    remove_all_containers,
-    start_daemon,
-    stop_daemon,
-)
+from tests.conftest import Daemon, private_daemon  # noqa: E402
 from tests.support.busybox import write_rootfs_tar  # noqa: E402
 from tests.support.docker import running_docker  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 DOCKER_CLI = "/usr/local/bin/docker" if Path("/usr/local/bin/docker").exists() else "docker"
+NO_DOCKER = "no Docker daemon answered"
 
 
 @dataclass
 class Target:
     name: str
     host: str  # unix://...
+    daemon: Daemon | None = None  # minke's private daemon; None for Docker
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "DOCKER_HOST": self.host}
@@ -58,14 +57,39 @@ def docker_target() -> Target | None:
 
 @contextmanager
 def minke_target() -> Iterator[tuple[Target, Daemon]]:
-    root = Path(tempfile.mkdtemp(prefix="mk-bench-", dir="/tmp"))
-    daemon = start_daemon(root)
-    try:
-        yield Target("minke", daemon.host), daemon
-    finally:
-        remove_all_containers(daemon)
-        stop_daemon(daemon)
-        cleanup_root(root)
+    with private_daemon("mk-bench-") as daemon:
+        yield Target("minke", daemon.host, daemon), daemon
+
+
+def compare(measure: Callable[[Target], Any], *, results: dict[str, object] | None = None,
+            ratios: dict[str, tuple[str, ...]] | None = None) -> dict[str, object]:
+    """``measure`` run on a private minke, then on Docker if one answers, into ``results``
+    under "minke" and "docker". ``ratios`` maps a result key to the path of a figure in
+    both measurements; that key gets minke's figure over Docker's."""
+    results = {} if results is None else results
+    with minke_target() as (minke, _):
+        results["minke"] = measure(minke)
+    docker = docker_target()
+    if docker is None:
+        results["docker"] = NO_DOCKER
+        return results
+    results["docker"] = measure(docker)
+    for key, path in (ratios or {}).items():
+        results[key] = ratio(_figure(results["minke"], path), _figure(results["docker"], path))
+    return results
+
+
+def _figure(measured: Any, path: tuple[str, ...]) -> float:
+    for key in path:
+        measured = measured[key]
+    return float(measured)
+
+
+def parse_repeat(default: int) -> int:
+    """The ``-n/--repeat`` option of the benchmarks that time a step several times."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", "--repeat", type=int, default=default)
+    return int(parser.parse_args().repeat)
 
 
 def import_busybox(target: Target, ref: str = "bench/busybox:latest") -> str:

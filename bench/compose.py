@@ -7,7 +7,6 @@ Goals (issue 8): each <= 0.5x docker-compose on Docker.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -17,7 +16,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, Target, docker_target, import_busybox, minke_target, ratio, report
+from common import (
+    REPO,
+    Target,
+    docker_target,
+    import_busybox,
+    minke_target,
+    parse_repeat,
+    ratio,
+    report,
+)
 
 SERVICES = 10
 
@@ -61,17 +69,15 @@ def measure(target: Target, tool: str, repeat: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("-n", "--repeat", type=int, default=3)
-    args = parser.parse_args()
+    repeat = parse_repeat(3)
     results: dict[str, object] = {"services": SERVICES}
     with minke_target() as (minke, _):
-        results["minke_compose_on_minke"] = measure(minke, "minke", args.repeat)
+        results["minke_compose_on_minke"] = measure(minke, "minke", repeat)
         if shutil.which("docker-compose"):
-            results["docker_compose_on_minke"] = measure(minke, "docker-compose", args.repeat)
+            results["docker_compose_on_minke"] = measure(minke, "docker-compose", repeat)
     docker = docker_target()
     if docker and shutil.which("docker-compose"):
-        theirs = measure(docker, "docker-compose", args.repeat)
+        theirs = measure(docker, "docker-compose", repeat)
         results["docker_compose_on_docker"] = theirs
         ours = results["minke_compose_on_minke"]
         results["ratio_minke_over_docker"] = {

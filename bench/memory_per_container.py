@@ -10,7 +10,7 @@ import argparse
 import time
 from pathlib import Path
 
-from common import Target, docker_target, import_busybox, minke_target, ratio, report
+from common import Target, compare, import_busybox, report
 
 
 def rss_kb(pid: int) -> int:
@@ -54,25 +54,22 @@ def measure(target: Target, count: int, daemon_pids: list[int],
             "daemon_growth_kb": daemon_growth, "per_container_kb": round(per, 1)}
 
 
+def measure_target(target: Target, count: int) -> dict[str, float]:
+    """minke: its daemon and conmon; Docker: dockerd, containerd and the containerd shims."""
+    if target.daemon is not None:
+        return measure(target, count, [target.daemon.process.pid], ("conmon",))
+    daemon_pids = [p for p in pids_named(("dockerd", "containerd"))
+                   if not Path(f"/proc/{p}/comm").read_text().startswith("containerd-shim")]
+    return measure(target, count, daemon_pids, ("containerd-shim",))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-c", "--count", type=int, default=20)
     args = parser.parse_args()
-    results: dict[str, object] = {}
-    with minke_target() as (minke, daemon):
-        results["minke"] = measure(minke, args.count, [daemon.process.pid], ("conmon",))
-    docker = docker_target()
-    if docker:
-        daemon_pids = pids_named(("dockerd", "containerd"))
-        daemon_pids = [p for p in daemon_pids if not Path(f"/proc/{p}/comm").read_text()
-                       .startswith("containerd-shim")]
-        results["docker"] = measure(docker, args.count, daemon_pids, ("containerd-shim",))
-        results["ratio_minke_over_docker"] = ratio(
-            results["minke"]["per_container_kb"],  # type: ignore[index]
-            results["docker"]["per_container_kb"])  # type: ignore[index]
-    else:
-        results["docker"] = "no Docker daemon answered"
-    report("memory_per_container", results)
+    report("memory_per_container", compare(
+        lambda target: measure_target(target, args.count),
+        ratios={"ratio_minke_over_docker": ("per_container_kb",)}))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from common import Target, docker_target, import_busybox, minke_target, ratio, report
+from common import Target, compare, import_busybox, report
 
 LOOKUPS = 200
 
@@ -32,17 +32,8 @@ def measure(target: Target) -> dict[str, float]:
 
 def main() -> None:
     argparse.ArgumentParser().parse_args()
-    results: dict[str, object] = {}
-    with minke_target() as (minke, _):
-        results["minke"] = measure(minke)
-    docker = docker_target()
-    if docker:
-        results["docker"] = measure(docker)
-        results["ratio_minke_over_docker"] = ratio(
-            results["minke"]["per_lookup_ms"], results["docker"]["per_lookup_ms"])  # type: ignore[index]
-    else:
-        results["docker"] = "no Docker daemon answered"
-    report("network_dns", results)
+    report("network_dns", compare(measure,
+                                  ratios={"ratio_minke_over_docker": ("per_lookup_ms",)}))
 
 
 if __name__ == "__main__":

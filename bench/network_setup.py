@@ -6,9 +6,7 @@ Goal (issue 4): minke's setup time at most Docker's.
 
 from __future__ import annotations
 
-import argparse
-
-from common import Target, docker_target, import_busybox, minke_target, ratio, report, summary
+from common import Target, compare, import_busybox, parse_repeat, report, summary
 from common import timed as timed_runs
 
 
@@ -22,21 +20,9 @@ def measure(target: Target, repeat: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("-n", "--repeat", type=int, default=20)
-    args = parser.parse_args()
-    results: dict[str, object] = {}
-    with minke_target() as (minke, _):
-        results["minke"] = measure(minke, args.repeat)
-    docker = docker_target()
-    if docker:
-        results["docker"] = measure(docker, args.repeat)
-        results["ratio_minke_over_docker"] = ratio(
-            results["minke"]["bridge"]["median_s"],  # type: ignore[index]
-            results["docker"]["bridge"]["median_s"])  # type: ignore[index]
-    else:
-        results["docker"] = "no Docker daemon answered"
-    report("network_setup", results)
+    repeat = parse_repeat(20)
+    report("network_setup", compare(lambda target: measure(target, repeat),
+                                     ratios={"ratio_minke_over_docker": ("bridge", "median_s")}))
 
 
 if __name__ == "__main__":

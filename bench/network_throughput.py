@@ -8,12 +8,11 @@ of container-to-container (kernel NAT, no user-space proxy).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
 
-from common import Target, docker_target, import_busybox, minke_target, report
+from common import Target, compare, import_busybox, parse_repeat, report
 
 MIB = 1000
 PORT = 5001
@@ -53,18 +52,8 @@ def measure(target: Target, repeat: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("-n", "--repeat", type=int, default=3)
-    args = parser.parse_args()
-    results: dict[str, object] = {}
-    with minke_target() as (minke, _):
-        results["minke"] = measure(minke, args.repeat)
-    docker = docker_target()
-    if docker:
-        results["docker"] = measure(docker, args.repeat)
-    else:
-        results["docker"] = "no Docker daemon answered"
-    report("network_throughput", results)
+    repeat = parse_repeat(3)
+    report("network_throughput", compare(lambda target: measure(target, repeat)))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Goals (issue 7): pull <= Docker's time, push <= Docker's.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -23,7 +22,17 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from common import REPO, Target, docker_target, minke_target, ratio, report, summary, timed
+from common import (
+    REPO,
+    Target,
+    docker_target,
+    minke_target,
+    parse_repeat,
+    ratio,
+    report,
+    summary,
+    timed,
+)
 
 sys.path.insert(0, str(REPO / "tests" / "integration" / "registry"))
 from conftest import Registry, make_registry  # noqa: E402
@@ -115,9 +124,7 @@ def measure(side: Side, archive: Path, name: str, repeat: int) -> dict[str, obje
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("-n", "--repeat", type=int, default=3)
-    args = parser.parse_args()
+    repeat = parse_repeat(3)
     work = Path(tempfile.mkdtemp(prefix="mk-bench-reg-", dir="/tmp"))
     try:
         images = {
@@ -131,13 +138,13 @@ def main() -> None:
         results: dict[str, object] = {}
         with minke_target() as (minke, _):
             side = Side(minke, work, None)
-            results["minke"] = {k: measure(side, archives[k], images[k][0], args.repeat)
+            results["minke"] = {k: measure(side, archives[k], images[k][0], repeat)
                                 for k in images}
         docker = docker_target()
         pid = int(ANCHOR_PID.read_text()) if ANCHOR_PID.exists() else None
         if docker and pid and os.path.exists(f"/proc/{pid}"):
             side = Side(docker, work, pid)
-            results["docker"] = {k: measure(side, archives[k], images[k][0], args.repeat)
+            results["docker"] = {k: measure(side, archives[k], images[k][0], repeat)
                                  for k in images}
             ratios: dict[str, object] = {}
             for k in images:

@@ -6,13 +6,12 @@ per sample (so each measures the first restart, whose backoff is 100 ms on both 
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import time
 
 import docker
-from common import Target, docker_target, import_busybox, minke_target, ratio, report, summary
+from common import Target, compare, import_busybox, parse_repeat, report, summary
 
 POLL = 0.002  # s between inspects while waiting for the restart
 SETTLE = 0.3  # s the container runs before its crash
@@ -50,20 +49,9 @@ def measure(target: Target, repeat: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("-n", "--repeat", type=int, default=10)
-    args = parser.parse_args()
-    results: dict[str, object] = {}
-    with minke_target() as (minke, _):
-        results["minke"] = measure(minke, args.repeat)
-    target = docker_target()
-    if target:
-        results["docker"] = measure(target, args.repeat)
-        results["ratio_minke_over_docker"] = ratio(
-            results["minke"]["median_s"], results["docker"]["median_s"])  # type: ignore[index]
-    else:
-        results["docker"] = "no Docker daemon answered"
-    report("restart_recovery", results)
+    repeat = parse_repeat(10)
+    report("restart_recovery", compare(lambda target: measure(target, repeat),
+                                       ratios={"ratio_minke_over_docker": ("median_s",)}))
 
 
 if __name__ == "__main__":

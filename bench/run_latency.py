@@ -5,18 +5,7 @@ Goal (issue 2): minke's median <= 0.5x Docker's.
 
 from __future__ import annotations
 
-import argparse
-
-from common import (
-    Target,
-    docker_target,
-    import_busybox,
-    minke_target,
-    ratio,
-    report,
-    summary,
-    timed,
-)
+from common import Target, compare, import_busybox, parse_repeat, report, summary, timed
 
 
 def measure(target: Target, repeat: int) -> dict[str, float]:
@@ -25,20 +14,9 @@ def measure(target: Target, repeat: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("-n", "--repeat", type=int, default=20)
-    args = parser.parse_args()
-    results: dict[str, object] = {}
-    with minke_target() as (minke, _):
-        results["minke"] = measure(minke, args.repeat)
-    docker = docker_target()
-    if docker:
-        results["docker"] = measure(docker, args.repeat)
-        results["ratio_minke_over_docker"] = ratio(
-            results["minke"]["median_s"], results["docker"]["median_s"])  # type: ignore[index]
-    else:
-        results["docker"] = "no Docker daemon answered"
-    report("run_latency", results)
+    repeat = parse_repeat(20)
+    report("run_latency", compare(lambda target: measure(target, repeat),
+                                  ratios={"ratio_minke_over_docker": ("median_s",)}))
 
 
 if __name__ == "__main__":

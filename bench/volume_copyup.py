@@ -9,7 +9,6 @@ with ``--network none`` so that network set-up (which differs) stays out of the 
 
 from __future__ import annotations
 
-import argparse
 import io
 import secrets
 import statistics
@@ -18,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import Target, docker_target, minke_target, ratio, report
+from common import Target, compare, parse_repeat, report
 from tests.support.busybox import write_rootfs_tar
 
 DIRS, FILES_PER_DIR, FILE_SIZE = 100, 100, 64  # 10,000 files of 64 bytes
@@ -75,22 +74,13 @@ def measure(target: Target, image_tar: Path, repeat: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("-n", "--repeat", type=int, default=5)
-    args = parser.parse_args()
+    repeat = parse_repeat(5)
     results: dict[str, object] = {"files": DIRS * FILES_PER_DIR, "file_size": FILE_SIZE}
     with tempfile.TemporaryDirectory() as tmp:
         image_tar = write_image_tar(Path(tmp) / "many.tar")
-        with minke_target() as (minke, _):
-            results["minke"] = measure(minke, image_tar, args.repeat)
-        docker = docker_target()
-        if docker:
-            results["docker"] = measure(docker, image_tar, args.repeat)
-            for key in ("run_with_copyup_median_s", "copyup_s"):
-                results[f"ratio_{key}"] = ratio(results["minke"][key],  # type: ignore[index]
-                                                results["docker"][key])  # type: ignore[index]
-        else:
-            results["docker"] = "no Docker daemon answered"
+        compare(lambda target: measure(target, image_tar, repeat), results=results,
+                ratios={f"ratio_{key}": (key,)
+                        for key in ("run_with_copyup_median_s", "copyup_s")})
     report("volume_copyup", results)
 
 

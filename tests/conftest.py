@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,10 +164,16 @@ def cleanup_root(root: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def minke_daemon() -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix="mk-", dir="/tmp"))
-    daemon = start_daemon(root)
+@contextmanager
+def private_daemon(prefix: str = "mk-") -> Iterator[Daemon]:
+    """A minked of its own on a fresh root under /tmp; afterwards (also after a failure) its
+    containers are removed if it still runs, it is stopped and its root cleaned up."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        daemon = start_daemon(root)
+    except BaseException:
+        cleanup_root(root)
+        raise
     try:
         yield daemon
     finally:
@@ -174,6 +181,12 @@ def minke_daemon() -> Iterator[Daemon]:
             remove_all_containers(daemon)
         stop_daemon(daemon)
         cleanup_root(root)
+
+
+@pytest.fixture(scope="session")
+def minke_daemon() -> Iterator[Daemon]:
+    with private_daemon() as daemon:
+        yield daemon
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Human-readable durations and sizes exactly as Docker prints them (go-units).
+"""Human-readable durations and sizes exactly as Docker prints them (go-units), and Go's
+``time.Duration.String``.
 
 Shared by the engine (the ``Status`` column it sends) and the CLI (the ``CREATED`` column it
 prints); standard library only, so the CLI's start-up stays cheap.
@@ -44,3 +45,21 @@ def human_size(size: float, precision: int = 3) -> str:
         size /= 1000
         unit += 1
     return f"{size:.{precision}g}{_SIZE_UNITS[unit]}"
+
+
+def go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String``: "5s", "1m30s", "1h0m0s", "500ms", "0s"."""
+    if ns == 0:
+        return "0s"
+    if ns < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if ns >= size:
+                return f"{ns / size:g}{unit}"
+    hours, rest = divmod(ns, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    seconds = f"{rest / 1_000_000_000:.9f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{hours}h{minutes}m{seconds}"
+    if minutes:
+        return f"{minutes}m{seconds}"
+    return seconds

@@ -9,7 +9,6 @@ import http.server
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 import threading
@@ -18,16 +17,10 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import Daemon, unique
+from tests.support.cli import DOCKER, needs_docker_cli
 
-pytestmark = [pytest.mark.compat, pytest.mark.integration]
+pytestmark = [pytest.mark.compat, pytest.mark.integration, needs_docker_cli]
 
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
-
-
-@pytest.fixture(autouse=True)
-def _need_cli() -> None:
-    if not os.path.exists(DOCKER):
-        pytest.skip("docker CLI not installed")
 
 
 def docker(host_env: dict[str, str], *args: str, check: bool = True, cwd: Path | None = None,

@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from tests.conftest import Daemon, unique
+from tests.support.cli import DOCKER, docker, needs_docker_cli
 
-pytestmark = [pytest.mark.compat, pytest.mark.integration]
+pytestmark = [pytest.mark.compat, pytest.mark.integration, needs_docker_cli]
 
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
-
-
-def docker(daemon: Daemon, *args: str, input: bytes | None = None, check: bool = True,
-           timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run([DOCKER, *args], env=daemon.env(), input=input, capture_output=True,
-                          timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} → {proc.returncode}: {proc.stderr!r}")
-    return proc
-
-
-@pytest.fixture(autouse=True)
-def _need_cli() -> None:
-    if not os.path.exists(DOCKER):
-        pytest.skip("docker CLI not installed")
 
 
 def test_version_and_info(minke_daemon: Daemon) -> None:

@@ -73,10 +73,20 @@ async def error_middleware(request: web.Request, handler: routing.Handler) -> we
 
 
 def make_app(engine: Engine) -> web.Application:
-    from minke.api.routes import containers, distribution, execs, images, networks, system, volumes
-    from minke.api.routes import commit, container_files, system_df
-    from minke.api.routes import stats as container_stats
     from minke.api.routes import build as image_build
+    from minke.api.routes import (
+        commit,
+        container_files,
+        containers,
+        distribution,
+        execs,
+        images,
+        networks,
+        system,
+        system_df,
+        volumes,
+    )
+    from minke.api.routes import stats as container_stats
 
     app = web.Application(
         middlewares=[error_middleware, version_middleware],

@@ -1,14 +1,18 @@
-"""Response streams of the Docker Engine API: chunked JSON lines and stdout/stderr framing."""
+"""Response streams of the Docker Engine API: chunked JSON lines, stdout/stderr framing and
+tar archives streamed as they are written."""
 
 from __future__ import annotations
 
 import json
 import struct
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from aiohttp import web
 
 STDIN, STDOUT, STDERR = 0, 1, 2
+TAR = "application/x-tar"
 
 
 def frame(stream: int, data: bytes) -> bytes:
@@ -41,3 +45,20 @@ class JSONLines:
     async def finish(self) -> web.StreamResponse:
         await self.response.write_eof()
         return self.response
+
+
+async def send_tar(request: web.Request, chunks: AsyncIterator[bytes],
+                   headers: dict[str, str] | None = None) -> web.StreamResponse:
+    """A chunked ``application/x-tar`` response of ``chunks`` (plus ``headers``).
+
+    ``aclosing``: if the client goes away (or the response cannot start), the producer is
+    closed at once, which tells a tar-writing thread behind it to stop.
+    """
+    response = web.StreamResponse(headers={"Content-Type": TAR, **(headers or {})})
+    response.enable_chunked_encoding()
+    async with aclosing(chunks):  # type: ignore[type-var]
+        await response.prepare(request)
+        async for chunk in chunks:
+            await response.write(chunk)
+    await response.write_eof()
+    return response

@@ -57,3 +57,9 @@ class Context:
     def err(self, message: str) -> None:
         self.stderr.write(message + "\n")
         self.stderr.flush()
+
+    def confirm(self, warning: str) -> bool:
+        """docker's prompt before a prune: "WARNING! <warning>", then a yes read from stdin."""
+        self.stdout.write(f"WARNING! {warning}\nAre you sure you want to continue? [y/N] ")
+        self.stdout.flush()
+        return sys.stdin.readline().strip().lower() in ("y", "yes")

@@ -3,7 +3,8 @@
 Owns Go's ``text/tabwriter`` layout as docker configures it (minimum width 10, padding 3),
 the ``table``/``json`` shorthands, header rows (the template executed against the column
 titles, as docker's formatter does) and ``render_list``, the one "list then table or
-format" path every listing verb (ps, images, history, events) goes through.
+format" path every listing verb (ps, images, history, events) goes through; and
+``render_inspect``, the one "JSON array or ``--format``" output of the inspect verbs.
 """
 
 from __future__ import annotations
@@ -145,3 +146,14 @@ def render_each(out: IO[str], fmt: str, items: Iterable[Any]) -> None:
     template = Template(fmt.replace("\\t", "\t").replace("\\n", "\n"))
     for item in items:
         out.write(template.render(item) + "\n")
+
+
+def render_inspect(out: IO[str], fmt: str | None, items: list[Any]) -> None:
+    """What ``inspect`` verbs print: ``fmt`` applied to each object, else one JSON array."""
+    if fmt:
+        render_each(out, fmt, items)
+        return
+    import json  # only inspect output needs it: kept off the CLI's start-up path
+
+    # docker indents with four spaces and keeps the daemon's key order
+    out.write(json.dumps(items, indent=4, ensure_ascii=False) + "\n")

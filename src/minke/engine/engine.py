@@ -139,7 +139,8 @@ class Engine:
             "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                       "ControlAvailable": False, "Error": "", "RemoteManagers": None},
             "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "tini",
-            "SecurityOptions": ["name=cgroupns"] if _cgroup_version() == "2" else [],
+            "SecurityOptions": ["name=seccomp,profile=default",
+                                *(["name=cgroupns"] if _cgroup_version() == "2" else [])],
             "Warnings": [],
         }
 

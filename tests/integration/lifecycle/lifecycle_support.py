@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
 from tests.conftest import Daemon
+from tests.support.cli import DOCKER, docker
 
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
+__all__ = ["DOCKER", "docker", "inspect", "wait_for"]
+
 DEADLINE = 30.0  # s a polled condition may take on a loaded 2-core machine
-
-
-def docker(daemon: Daemon, *args: str, input: bytes | None = None, check: bool = True,
-           timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run([DOCKER, *args], env=daemon.env(), input=input, capture_output=True,
-                          timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} → {proc.returncode}: {proc.stderr!r}")
-    return proc
 
 
 def inspect(daemon: Daemon, name: str) -> dict[str, Any]:

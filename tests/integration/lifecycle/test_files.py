@@ -15,14 +15,9 @@ import docker as dockerpy
 import pytest
 from tests.conftest import Daemon, unique
 from tests.integration.lifecycle.lifecycle_support import DOCKER, docker, inspect, wait_for
+from tests.support.cli import needs_docker_cli
 
-pytestmark = [pytest.mark.integration, pytest.mark.compat]
-
-
-@pytest.fixture(autouse=True)
-def _need_cli() -> None:
-    if not os.path.exists(DOCKER):
-        pytest.skip("docker CLI not installed")
+pytestmark = [pytest.mark.integration, pytest.mark.compat, needs_docker_cli]
 
 
 @pytest.fixture

@@ -4,21 +4,15 @@ the status in ``docker ps``, timeouts, and Docker's create-time validation."""
 from __future__ import annotations
 
 import json
-import os
 import time
 
 import docker as dockerpy
 import pytest
 from tests.conftest import Daemon, unique
-from tests.integration.lifecycle.lifecycle_support import DOCKER, docker, inspect, wait_for
+from tests.integration.lifecycle.lifecycle_support import docker, inspect, wait_for
+from tests.support.cli import needs_docker_cli
 
-pytestmark = [pytest.mark.integration, pytest.mark.compat]
-
-
-@pytest.fixture(autouse=True)
-def _need_cli() -> None:
-    if not os.path.exists(DOCKER):
-        pytest.skip("docker CLI not installed")
+pytestmark = [pytest.mark.integration, pytest.mark.compat, needs_docker_cli]
 
 
 def _health(daemon: Daemon, name: str) -> dict:

@@ -4,21 +4,15 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import pytest
 from tests.conftest import Daemon, unique
-from tests.integration.lifecycle.lifecycle_support import DOCKER, docker, inspect, wait_for
+from tests.integration.lifecycle.lifecycle_support import docker, inspect, wait_for
+from tests.support.cli import needs_docker_cli
 
-pytestmark = [pytest.mark.integration, pytest.mark.compat]
-
-
-@pytest.fixture(autouse=True)
-def _need_cli() -> None:
-    if not os.path.exists(DOCKER):
-        pytest.skip("docker CLI not installed")
+pytestmark = [pytest.mark.integration, pytest.mark.compat, needs_docker_cli]
 
 
 def test_init_runs_as_pid_1(minke_daemon: Daemon, busybox_image: str) -> None:

@@ -21,14 +21,9 @@ from tests.conftest import (
     unique,
 )
 from tests.integration.lifecycle.lifecycle_support import DOCKER, docker, inspect, wait_for
+from tests.support.cli import needs_docker_cli
 
-pytestmark = [pytest.mark.integration, pytest.mark.compat]
-
-
-@pytest.fixture(autouse=True)
-def _need_cli() -> None:
-    if not os.path.exists(DOCKER):
-        pytest.skip("docker CLI not installed")
+pytestmark = [pytest.mark.integration, pytest.mark.compat, needs_docker_cli]
 
 
 def _events(daemon: Daemon, name: str, since: int) -> list[str]:

@@ -5,7 +5,6 @@ containers that exited meanwhile. Uses a daemon of its own (it is stopped mid-te
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tempfile
 import urllib.request
@@ -23,17 +22,9 @@ from tests.conftest import (
     unique,
 )
 from tests.support.busybox import write_rootfs_tar
+from tests.support.cli import docker_text as docker
 
 pytestmark = [pytest.mark.integration, pytest.mark.compat]
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
-
-
-def docker(daemon: Daemon, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([DOCKER, *args], env=daemon.env(), capture_output=True, text=True,
-                          timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)}: {proc.stderr}")
-    return proc
 
 
 @pytest.fixture

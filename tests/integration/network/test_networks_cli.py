@@ -7,7 +7,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -17,26 +16,12 @@ from collections.abc import Iterator
 
 import pytest
 from tests.conftest import Daemon, unique
+from tests.support.cli import docker_text as docker
+from tests.support.cli import needs_docker_cli
 
-pytestmark = [pytest.mark.compat, pytest.mark.integration]
+pytestmark = [pytest.mark.compat, pytest.mark.integration, needs_docker_cli]
 
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 PAGE = "hello from minke"
-
-
-def docker(daemon: Daemon, *args: str, check: bool = True,
-           timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([DOCKER, *args], env=daemon.env(), capture_output=True, text=True,
-                          timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} → {proc.returncode}: {proc.stderr}")
-    return proc
-
-
-@pytest.fixture(autouse=True)
-def _need_cli() -> None:
-    if not os.path.exists(DOCKER):
-        pytest.skip("docker CLI not installed")
 
 
 class Resources:

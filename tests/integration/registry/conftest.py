@@ -80,6 +80,18 @@ class Registry:
             self.process.wait()
         self.process = None
 
+    def __enter__(self) -> Registry:
+        """Serve for the ``with`` block; stopped again if it never answers."""
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
 
 def make_registry(root: Path, *, users: dict[str, str] | None = None,
                   token: dict[str, str] | None = None, netns_pid: int | None = None,
@@ -215,23 +227,15 @@ def registry_root() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def registry(registry_root: Path) -> Iterator[Registry]:
     """An open registry (no auth) on 127.0.0.1, insecure by default as loopback."""
-    reg = make_registry(registry_root / "open")
-    reg.start()
-    try:
+    with make_registry(registry_root / "open") as reg:
         yield reg
-    finally:
-        reg.stop()
 
 
 @pytest.fixture(scope="session")
 def auth_registry(registry_root: Path) -> Iterator[Registry]:
     """A registry behind htpasswd basic auth; user ``alice``, password ``s3cret``."""
-    reg = make_registry(registry_root / "basic", users={"alice": "s3cret"})
-    reg.start()
-    try:
+    with make_registry(registry_root / "basic", users={"alice": "s3cret"}) as reg:
         yield reg
-    finally:
-        reg.stop()
 
 
 @pytest.fixture(scope="session")
@@ -239,12 +243,10 @@ def token_registry(registry_root: Path) -> Iterator[tuple[Registry, TokenServer]
     """A registry behind the token server above; user ``bob``, password ``hunter2``."""
     server = TokenServer(registry_root, {"bob": "hunter2"})
     server.start()
-    reg = make_registry(registry_root / "token", token=server.settings())
     try:
-        reg.start()
-        yield reg, server
+        with make_registry(registry_root / "token", token=server.settings()) as reg:
+            yield reg, server
     finally:
-        reg.stop()
         server.stop()
 
 

@@ -7,30 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tarfile
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker as dockerpy
 import pytest
-from tests.conftest import Daemon, cleanup_root, start_daemon, stop_daemon, unique
+from tests.conftest import Daemon, private_daemon, unique
+from tests.support.cli import docker
 
 pytestmark = pytest.mark.integration
 
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
-
-
-def docker(daemon: Daemon, *args: str, check: bool = True,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run([DOCKER, *args], env={**daemon.env(), **(env or {})},
-                          capture_output=True, timeout=120)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} → {proc.returncode}: {proc.stderr!r}")
-    return proc
 
 
 def skopeo(*args: str) -> subprocess.CompletedProcess[bytes]:
@@ -42,13 +31,8 @@ def skopeo(*args: str) -> subprocess.CompletedProcess[bytes]:
 
 @pytest.fixture(scope="module")
 def second_daemon() -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix="mk-pull-", dir="/tmp"))
-    daemon = start_daemon(root)
-    try:
+    with private_daemon("mk-pull-") as daemon:
         yield daemon
-    finally:
-        stop_daemon(daemon)
-        cleanup_root(root)
 
 
 def inspect(daemon: Daemon, name: str) -> dict:

@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 import tarfile
-import tempfile
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -20,31 +18,17 @@ from pathlib import Path
 
 import docker as dockerpy
 import pytest
-from tests.conftest import Daemon, cleanup_root, start_daemon, stop_daemon, unique
+from tests.conftest import Daemon, private_daemon, unique
+from tests.support.cli import docker
 
 pytestmark = pytest.mark.integration
 
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
-
-
-def docker(daemon: Daemon, *args: str, check: bool = True, input: bytes | None = None,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run([DOCKER, *args], env={**daemon.env(), **(env or {})}, input=input,
-                          capture_output=True, timeout=120)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} → {proc.returncode}: {proc.stderr!r}")
-    return proc
 
 
 @pytest.fixture(scope="module")
 def puller() -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix="mk-fail-", dir="/tmp"))
-    daemon = start_daemon(root)
-    try:
+    with private_daemon("mk-fail-") as daemon:
         yield daemon
-    finally:
-        stop_daemon(daemon)
-        cleanup_root(root)
 
 
 def image_id(daemon: Daemon, name: str) -> str | None:

@@ -3,9 +3,9 @@ whose /srv/app holds files with owners, modes, times and an xattr (declared a VO
 
 from __future__ import annotations
 
+import functools
 import io
 import os
-import shutil
 import subprocess
 import tarfile
 from collections.abc import Callable
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from tests.conftest import Daemon, unique
 from tests.support.busybox import write_rootfs_tar
+from tests.support.cli import DOCKER, docker_text
 
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 APP_MTIME = 1_000_000_000  # 2001-09-09: a time no copy would produce by accident
 
 Docker = Callable[..., subprocess.CompletedProcess[str]]
@@ -29,14 +29,7 @@ def _need_cli() -> None:
 
 @pytest.fixture
 def docker(minke_daemon: Daemon) -> Docker:
-    def run(*args: str, check: bool = True, input: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([DOCKER, *args], env=minke_daemon.env(), capture_output=True,
-                              text=True, input=input, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)} → {proc.returncode}: {proc.stderr}")
-        return proc
-    return run
+    return functools.partial(docker_text, minke_daemon)
 
 
 def write_app_image_tar(dest: Path) -> Path:

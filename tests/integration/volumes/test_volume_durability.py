@@ -3,8 +3,6 @@ while a container writes to it; and no volume is deleted while a container refer
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -12,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import (
-    Daemon,
     cleanup_root,
     remove_all_containers,
     start_daemon,
@@ -20,10 +17,10 @@ from tests.conftest import (
     unique,
 )
 from tests.support.busybox import write_rootfs_tar
+from tests.support.cli import docker_text as cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.compat]
 
-DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 WRITER = "i=0; while true; do echo $i >> /data/log; i=$((i+1)); usleep 5000; done"
 
 
@@ -32,14 +29,6 @@ def root() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="mkvd-", dir="/tmp"))
     yield path
     cleanup_root(path)
-
-
-def cli(daemon: Daemon, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([DOCKER, *args], env=daemon.env(), capture_output=True, text=True,
-                          timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} → {proc.returncode}: {proc.stderr}")
-    return proc
 
 
 def lines_of(path: Path) -> int:

@@ -7,14 +7,12 @@ first), so they reach the client with their status.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import aclosing
-
 from aiohttp import web
 
 from minke.api import params
 from minke.api.keys import engine
 from minke.api.routing import Routes
+from minke.api.streams import TAR, send_tar
 from minke.engine.containers.archive import ContainerArchive, encode_stat
 from minke.engine.containers.changes import container_changes
 from minke.engine.containers.export import export
@@ -24,7 +22,6 @@ routes = Routes()
 
 BODY_CHUNK = 1 << 16
 STAT_HEADER = "X-Docker-Container-Path-Stat"
-TAR = "application/x-tar"
 
 
 def _archive(request: web.Request) -> ContainerArchive:
@@ -40,18 +37,6 @@ def _path(request: web.Request) -> str:
     return path
 
 
-async def _stream(request: web.Request, chunks: AsyncIterator[bytes],
-                  headers: dict[str, str]) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": TAR, **headers})
-    response.enable_chunked_encoding()
-    async with aclosing(chunks):  # type: ignore[type-var]
-        await response.prepare(request)
-        async for chunk in chunks:
-            await response.write(chunk)
-    await response.write_eof()
-    return response
-
-
 @routes.head("/containers/{name}/archive")
 async def archive_head(request: web.Request) -> web.Response:
     doc = await _archive(request).stat(request.match_info["name"], _path(request))
@@ -61,7 +46,7 @@ async def archive_head(request: web.Request) -> web.Response:
 @routes.get("/containers/{name}/archive")
 async def archive_get(request: web.Request) -> web.StreamResponse:
     doc, chunks = await _archive(request).get(request.match_info["name"], _path(request))
-    return await _stream(request, chunks, {STAT_HEADER: encode_stat(doc)})
+    return await send_tar(request, chunks, {STAT_HEADER: encode_stat(doc)})
 
 
 @routes.put("/containers/{name}/archive")
@@ -78,7 +63,7 @@ async def archive_put(request: web.Request) -> web.Response:
 async def export_container(request: web.Request) -> web.StreamResponse:
     eng = engine(request)
     chunks = await export(eng.containers, eng.events, request.match_info["name"])
-    return await _stream(request, chunks, {})
+    return await send_tar(request, chunks)
 
 
 @routes.get("/containers/{name}/changes")

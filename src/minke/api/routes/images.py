@@ -10,7 +10,6 @@ Image names in paths may hold slashes (``/images/localhost:5000/a/b:t/json``), h
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 
 from aiohttp import web
 
@@ -18,7 +17,7 @@ from minke.api.keys import engine
 from minke.api.params import qbool, qfilters, qstr
 from minke.api.routes.distribution import Progress, progress_stream, registry_auth
 from minke.api.routing import Routes
-from minke.api.streams import JSONLines
+from minke.api.streams import JSONLines, send_tar
 from minke.errors import InvalidParameter, NotSupported
 
 routes = Routes()
@@ -74,15 +73,7 @@ async def load(request: web.Request) -> web.StreamResponse:
 async def _send_archive(request: web.Request, names: list[str]) -> web.StreamResponse:
     # Unknown names fail here, before the headers; ?format=oci is minke's (save --format oci).
     chunks = engine(request).images.save(names, format=qstr(request, "format") or "docker")
-    response = web.StreamResponse(headers={"Content-Type": "application/x-tar"})
-    response.enable_chunked_encoding()
-    await response.prepare(request)
-    # aclosing: if the client goes away, the tar-writing thread is told to stop at once.
-    async with aclosing(chunks):  # type: ignore[type-var]
-        async for chunk in chunks:
-            await response.write(chunk)
-    await response.write_eof()
-    return response
+    return await send_tar(request, chunks)
 
 
 @routes.get("/images/get")

@@ -21,6 +21,14 @@ def _object(body: dict[str, Any], field: str) -> dict[str, Any]:
     return value
 
 
+def _container(body: dict[str, Any]) -> str:
+    """The ``Container`` of a connect or disconnect body."""
+    container = body.get("Container")
+    if not container or not isinstance(container, str):
+        raise InvalidParameter("Container: a container id or name is required")
+    return container
+
+
 @routes.post("/networks/create")
 async def create(request: web.Request) -> web.Response:
     body = await params.json_body(request)
@@ -45,9 +53,7 @@ async def inspect(request: web.Request) -> web.Response:
 @routes.post("/networks/{name}/connect")
 async def connect(request: web.Request) -> web.Response:
     body = await params.json_body(request)
-    container = body.get("Container")
-    if not container or not isinstance(container, str):
-        raise InvalidParameter("Container: a container id or name is required")
+    container = _container(body)
     await engine(request).networks.connect(
         request.match_info["name"], container, _object(body, "EndpointConfig"))
     return web.Response(status=200)
@@ -56,9 +62,7 @@ async def connect(request: web.Request) -> web.Response:
 @routes.post("/networks/{name}/disconnect")
 async def disconnect(request: web.Request) -> web.Response:
     body = await params.json_body(request)
-    container = body.get("Container")
-    if not container or not isinstance(container, str):
-        raise InvalidParameter("Container: a container id or name is required")
+    container = _container(body)
     await engine(request).networks.disconnect(
         request.match_info["name"], container, bool(body.get("Force")))
     return web.Response(status=200)

@@ -43,10 +43,9 @@ def configure_import(p: argparse.ArgumentParser) -> None:
 
 
 def do_import(ctx: Context, args: argparse.Namespace) -> int:
-    repo, tag = "", ""
-    if args.reference:
-        name, sep, maybe_tag = args.reference.rpartition(":")
-        repo, tag = (name, maybe_tag) if sep and "/" not in maybe_tag else (args.reference, "")
+    from .images import split_tag
+
+    repo, tag = split_tag(args.reference) if args.reference else ("", "")
     remote = args.source.startswith(("http://", "https://"))
     params = {
         "fromSrc": args.source if remote else "-",

@@ -208,10 +208,9 @@ def configure_commit(p: argparse.ArgumentParser) -> None:
 
 
 def do_commit(ctx: Context, args: argparse.Namespace) -> int:
-    repo, tag = "", ""
-    if args.reference:
-        name, sep, maybe_tag = args.reference.rpartition(":")
-        repo, tag = (name, maybe_tag) if sep and "/" not in maybe_tag else (args.reference, "")
+    from .images import split_tag
+
+    repo, tag = split_tag(args.reference) if args.reference else ("", "")
     pause = str(args.pause).lower() not in ("false", "0")
     params = {"container": args.container, "repo": repo or None, "tag": tag or None,
               "author": args.author, "comment": args.message,

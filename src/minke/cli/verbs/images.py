@@ -65,7 +65,8 @@ def do_images(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _split_tag(reference: str) -> tuple[str, str]:
+def split_tag(reference: str) -> tuple[str, str]:
+    """``REPOSITORY[:TAG]`` → (repository, tag or ""); a colon before a slash is a port."""
     name, sep, tag = reference.rpartition(":")
     if not sep or "/" in tag:
         return reference, ""
@@ -79,7 +80,7 @@ def image_rows(image: dict[str, Any], *, trunc: bool, now: float) -> list[Row]:
         repo, _, digest = item.partition("@")
         digests.setdefault(repo, digest)
     tags = [t for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
-    pairs = [_split_tag(t) for t in tags]
+    pairs = [split_tag(t) for t in tags]
     if not pairs:
         pairs = [(repo, NONE) for repo in digests] or [(NONE, NONE)]
     created = float(image.get("Created") or 0)
@@ -138,7 +139,7 @@ def configure_tag(p: argparse.ArgumentParser) -> None:
 def do_tag(ctx: Context, args: argparse.Namespace) -> int:
     if "@" in args.target:
         raise CLIError("refusing to create a tag with a digest reference", 1)
-    repo, tag = _split_tag(args.target)
+    repo, tag = split_tag(args.target)
     if repo != repo.lower():
         raise CLIError(f'invalid reference format: repository name ({repo}) must be lowercase',
                        1)

@@ -4,13 +4,12 @@ array or through ``--format``; objects are looked up by type in docker's order."
 from __future__ import annotations
 
 import argparse
-import json
 
 from minke import errors
 from minke.client import APIClient, quote_name
 
+from ..batch import inspect_each
 from ..context import CLIError, Context
-from ..formatting import render_each
 
 # typing is imported only by type checkers: it costs milliseconds of CLI start-up.
 TYPE_CHECKING = False
@@ -49,18 +48,5 @@ def find(client: APIClient, name: str, kind: str | None, size: bool) -> Any:
 
 
 def do_inspect(ctx: Context, args: argparse.Namespace) -> int:
-    found: list[Any] = []
-    failures: list[str] = []
-    for name in args.names:
-        try:
-            found.append(find(ctx.client, name, args.type, args.size))
-        except CLIError as exc:
-            failures.append(exc.message)
-    if args.format:
-        render_each(ctx.stdout, args.format, found)
-    else:
-        # docker indents with four spaces and keeps the daemon's key order
-        ctx.stdout.write(json.dumps(found, indent=4, ensure_ascii=False) + "\n")
-    if failures:
-        raise CLIError("\n".join(failures))
-    return 0
+    return inspect_each(ctx, args.names,
+                        lambda name: find(ctx.client, name, args.type, args.size), args.format)

@@ -4,15 +4,13 @@ docker's flags, tables and texts."""
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from minke.client import quote_name
 
-from ..batch import for_each
+from ..batch import for_each, inspect_each
 from ..context import CLIError, Context
-from ..filters import add_filter_option, filters_param
-from ..formatting import Row, render_each, render_list
+from ..filters import add_filter_option, add_prune_options, filters_param, key_values
+from ..formatting import Row, render_list
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,19 +19,7 @@ if TYPE_CHECKING:
 LS_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
 TITLES = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
           "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"}
-PRUNE_WARNING = ("WARNING! This will remove all custom networks not used by at least one "
-                 "container.\nAre you sure you want to continue? [y/N] ")
-
-
-def _key_values(values: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for item in values:
-        key, eq, value = item.partition("=")
-        if not key or not eq:
-            raise CLIError(f'invalid argument "{item}" for "{flag}" flag: '
-                           "valid format is key=value", 125)
-        out[key] = value
-    return out
+PRUNE_WARNING = "This will remove all custom networks not used by at least one container."
 
 
 def configure_network_create(p: argparse.ArgumentParser) -> None:
@@ -82,7 +68,7 @@ def ipam_config(subnets: list[str], gateways: list[str], ranges: list[str],
         config["Gateway"] = gateway
     for ip_range in ranges:
         owner(ip_range, "range")["IPRange"] = ip_range
-    for name, address in _key_values(aux, "--aux-address").items():
+    for name, address in key_values(aux, "--aux-address").items():
         owner(address, "aux-address").setdefault("AuxiliaryAddresses", {})[name] = address
     return configs
 
@@ -91,10 +77,10 @@ def do_network_create(ctx: Context, args: argparse.Namespace) -> int:
     body = {
         "Name": args.name, "CheckDuplicate": True, "Driver": args.driver,
         "Internal": args.internal, "Attachable": args.attachable, "EnableIPv6": args.ipv6,
-        "IPAM": {"Driver": args.ipam_driver, "Options": _key_values(args.ipam_opt, "--ipam-opt"),
+        "IPAM": {"Driver": args.ipam_driver, "Options": key_values(args.ipam_opt, "--ipam-opt"),
                  "Config": ipam_config(args.subnet, args.gateway, args.ip_range,
                                        args.aux_address)},
-        "Options": _key_values(args.opt, "--opt"), "Labels": _key_values(args.label, "--label"),
+        "Options": key_values(args.opt, "--opt"), "Labels": key_values(args.label, "--label"),
     }
     reply = ctx.client.post("/networks/create", body=body)
     ctx.stdout.write(reply["Id"] + "\n")
@@ -137,21 +123,10 @@ def configure_network_inspect(p: argparse.ArgumentParser) -> None:
 
 
 def do_network_inspect(ctx: Context, args: argparse.Namespace) -> int:
-    from minke import errors
+    from .inspect import find
 
-    found, failures = [], []
-    for name in args.networks:
-        try:
-            found.append(ctx.client.get(f"/networks/{quote_name(name)}"))
-        except errors.NotFound:
-            failures.append(f"Error: No such network: {name}")
-    if args.format:
-        render_each(ctx.stdout, args.format, found)
-    else:
-        ctx.stdout.write(json.dumps(found, indent=4, ensure_ascii=False) + "\n")
-    if failures:
-        raise CLIError("\n".join(failures))
-    return 0
+    return inspect_each(ctx, args.networks, lambda name: find(ctx.client, name, "network", False),
+                        args.format)
 
 
 def configure_network_connect(p: argparse.ArgumentParser) -> None:
@@ -206,17 +181,12 @@ def do_network_rm(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def configure_network_prune(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--filter", metavar="filter", action="append", default=[],
-                   help='Provide filter values (e.g. "until=<timestamp>")')
-    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    add_prune_options(p, "until=<timestamp>")
 
 
 def do_network_prune(ctx: Context, args: argparse.Namespace) -> int:
-    if not args.force:
-        ctx.stdout.write(PRUNE_WARNING)
-        ctx.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not args.force and not ctx.confirm(PRUNE_WARNING):
+        return 0
     filters = filters_param(args.filter)
     report = ctx.client.post("/networks/prune", {"filters": filters} if filters else None) or {}
     deleted = report.get("NetworksDeleted") or []

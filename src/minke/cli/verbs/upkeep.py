@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from minke.client import quote_name
 from minke.units import human_size
 
 from ..batch import for_each
 from ..context import CLIError, Context
+from ..filters import add_prune_options
 from ..formatting import tabwrite
 
 
@@ -100,20 +100,6 @@ def do_system_df(ctx: Context, args: argparse.Namespace) -> int:
 # -- prune ----------------------------------------------------------------------------------
 
 
-def _prune_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--filter", metavar="filter", action="append", default=[],
-                   help='Provide filter values (e.g. "until=<timestamp>")')
-    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
-
-
-def _confirm(ctx: Context, args: argparse.Namespace, warning: str) -> bool:
-    if args.force:
-        return True
-    ctx.stdout.write(f"WARNING! {warning}\nAre you sure you want to continue? [y/N] ")
-    ctx.stdout.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
 def _filters(values: list[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for item in values:
@@ -125,11 +111,11 @@ def _filters(values: list[str]) -> dict[str, list[str]]:
 
 
 def configure_container_prune(p: argparse.ArgumentParser) -> None:
-    _prune_args(p)
+    add_prune_options(p, "until=<timestamp>")
 
 
 def do_container_prune(ctx: Context, args: argparse.Namespace) -> int:
-    if not _confirm(ctx, args, "This will remove all stopped containers."):
+    if not args.force and not ctx.confirm("This will remove all stopped containers."):
         return 0
     doc = ctx.client.post("/containers/prune", params={"filters": _filters(args.filter)}) or {}
     deleted = doc.get("ContainersDeleted") or []
@@ -142,13 +128,13 @@ def do_container_prune(ctx: Context, args: argparse.Namespace) -> int:
 def configure_image_prune(p: argparse.ArgumentParser) -> None:
     p.add_argument("-a", "--all", action="store_true",
                    help="Remove all unused images, not just dangling ones")
-    _prune_args(p)
+    add_prune_options(p, "until=<timestamp>")
 
 
 def do_image_prune(ctx: Context, args: argparse.Namespace) -> int:
     warning = ("This will remove all images without at least one container associated to "
                "them." if args.all else "This will remove all dangling images.")
-    if not _confirm(ctx, args, warning):
+    if not args.force and not ctx.confirm(warning):
         return 0
     filters = _filters(args.filter)
     if args.all:

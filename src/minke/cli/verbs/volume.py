@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from minke.client import quote_name
 
-from ..batch import for_each
+from ..batch import for_each, inspect_each
 from ..context import CLIError, Context
-from ..filters import add_filter_option, filters_param
-from ..formatting import Row, render_each, render_list
+from ..filters import add_filter_option, add_prune_options, filters_param, key_values
+from ..formatting import Row, render_list
 from ..units import human_size
 
 # typing is imported only by type checkers: it costs milliseconds of CLI start-up.
@@ -23,19 +21,7 @@ LS_FORMAT = "table {{.Driver}}\t{{.Name}}"
 TITLES = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE",
           "Mountpoint": "MOUNTPOINT", "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE",
           "CreatedAt": "CREATED AT"}
-PRUNE_WARNING = ("WARNING! This will remove all local volumes not used by at least one "
-                 "container.\nAre you sure you want to continue? [y/N] ")
-
-
-def _key_values(values: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for item in values:
-        key, eq, value = item.partition("=")
-        if not key or (flag == "--opt" and not eq):
-            raise CLIError(f'invalid argument "{item}" for "{flag}" flag: '
-                           "valid format is key=value", 125)
-        out[key] = value
-    return out
+PRUNE_WARNING = "This will remove all local volumes not used by at least one container."
 
 
 def configure_volume_create(p: argparse.ArgumentParser) -> None:
@@ -54,8 +40,8 @@ def do_volume_create(ctx: Context, args: argparse.Namespace) -> int:
         raise CLIError("Conflicting options: either specify --name or provide positional "
                        "arg, not both", 125)
     body = {"Name": args.volume or args.name or "", "Driver": args.driver,
-            "DriverOpts": _key_values(args.opt, "--opt"),
-            "Labels": _key_values(args.label, "--label")}
+            "DriverOpts": key_values(args.opt, "--opt"),
+            "Labels": key_values(args.label, "--label", need_value=False)}
     volume = ctx.client.post("/volumes/create", body=body)
     ctx.stdout.write(volume["Name"] + "\n")
     return 0
@@ -96,21 +82,10 @@ def configure_volume_inspect(p: argparse.ArgumentParser) -> None:
 
 
 def do_volume_inspect(ctx: Context, args: argparse.Namespace) -> int:
-    from minke import errors
+    from .inspect import find
 
-    found, failures = [], []
-    for name in args.volumes:
-        try:
-            found.append(ctx.client.get(f"/volumes/{quote_name(name)}"))
-        except errors.NotFound:
-            failures.append(f"Error: No such volume: {name}")
-    if args.format:
-        render_each(ctx.stdout, args.format, found)
-    else:
-        ctx.stdout.write(json.dumps(found, indent=4, ensure_ascii=False) + "\n")
-    if failures:
-        raise CLIError("\n".join(failures))
-    return 0
+    return inspect_each(ctx, args.volumes, lambda name: find(ctx.client, name, "volume", False),
+                        args.format)
 
 
 def configure_volume_rm(p: argparse.ArgumentParser) -> None:
@@ -128,18 +103,12 @@ def do_volume_rm(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def configure_volume_prune(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--filter", metavar="filter", action="append", default=[],
-                   help="Provide filter values (e.g. \"label=<label>\")")
-    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    add_prune_options(p, "label=<label>")
 
 
 def do_volume_prune(ctx: Context, args: argparse.Namespace) -> int:
-    if not args.force:
-        ctx.stdout.write(PRUNE_WARNING)
-        ctx.stdout.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
-            return 0
+    if not args.force and not ctx.confirm(PRUNE_WARNING):
+        return 0
     filters = filters_param(args.filter)
     report = ctx.client.post("/volumes/prune", {"filters": filters} if filters else None) or {}
     deleted = report.get("VolumesDeleted") or []

@@ -26,6 +26,7 @@ from minke.engine.build.parser import go_quote
 from minke.engine.images import layerdiff
 from minke.engine.images.changes import apply_changes
 from minke.errors import InvalidParameter, MinkeError
+from minke.units import go_duration
 
 if TYPE_CHECKING:
     from minke.engine.build.builder import Build, StageState
@@ -357,24 +358,6 @@ def runstep_proxy_args() -> tuple[str, ...]:
     from minke.engine.build.builder import PROXY_ARGS
 
     return PROXY_ARGS
-
-
-def go_duration(ns: int) -> str:
-    """Go's ``time.Duration.String``: "5s", "1m30s", "1h0m0s", "500ms", "0s"."""
-    if ns == 0:
-        return "0s"
-    if ns < 1_000_000_000:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if ns >= size:
-                return f"{ns / size:g}{unit}"
-    hours, rest = divmod(ns, 3_600_000_000_000)
-    minutes, rest = divmod(rest, 60_000_000_000)
-    seconds = f"{rest / 1_000_000_000:.9f}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{hours}h{minutes}m{seconds}"
-    if minutes:
-        return f"{minutes}m{seconds}"
-    return seconds
 
 
 def _go_health(check: dict[str, Any]) -> str:

@@ -29,6 +29,11 @@ STREAM_INTERVAL = 1.0  # s between streamed documents, as dockerd's collector
 PRECPU_WINDOW = 0.5  # s between the two reads of a one-shot request without a recent sample
 PRECPU_MAX_AGE = 10.0  # s; an older cached sample would average over too long a time
 _NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+BLKIO_KEYS = (
+    "io_service_bytes_recursive", "io_serviced_recursive", "io_queue_recursive",
+    "io_service_time_recursive", "io_wait_time_recursive", "io_merged_recursive",
+    "io_time_recursive", "sectors_recursive",
+)
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ def zero_cpu() -> dict[str, Any]:
 
 def empty_document(record: Record) -> dict[str, Any]:
     """What dockerd answers for a container that does not run: Go's zero StatsJSON."""
-    blkio = dict.fromkeys(v1._BLKIO_CFQ)
+    blkio = dict.fromkeys(BLKIO_KEYS)
     return {
         "read": ZERO_TIME, "preread": ZERO_TIME, "pids_stats": {}, "blkio_stats": blkio,
         "num_procs": 0, "storage_stats": {}, "cpu_stats": zero_cpu(),

@@ -27,6 +27,7 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any
 
+from minke import units
 from minke.engine.containers import naming
 from minke.engine.containers.config import rfc3339
 from minke.engine.containers.extensions import ContainerExtension, Record
@@ -102,17 +103,8 @@ def _seconds(check: dict[str, Any], key: str, default: float) -> float:
 
 
 def go_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String()`` for the durations a health check has."""
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{secs:.9f}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{int(hours)}h{int(minutes)}m{text}"
-    if minutes:
-        return f"{int(minutes)}m{text}"
-    return text
+    """Go's ``time.Duration.String()`` of a health check's duration, given in seconds."""
+    return units.go_duration(round(seconds * NS))
 
 
 def apply_result(

@@ -32,6 +32,7 @@ class LocalWriter(Writer):
         self._hash = hashlib.sha256()
         self._size = 0
         self._done = False
+        self._synced = False  # the bytes written so far are on disk (``sync``)
         self.created = False  # set by commit: False when the blob was already present
 
     @property
@@ -45,7 +46,16 @@ class LocalWriter(Writer):
     def write(self, data: bytes) -> int:
         self._hash.update(data)
         self._size += len(data)
+        self._synced = False
         return self._file.write(data)
+
+    def sync(self) -> None:
+        """Flush and fsync now rather than in ``commit``: a caller staging several blobs
+        in parallel threads syncs each in its own thread, leaving ``commit`` (which runs
+        under the image lock) only the renames."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._synced = True
 
     def commit(self, expected: str | None = None, size: int | None = None) -> Descriptor:
         digest = self.digest
@@ -56,8 +66,8 @@ class LocalWriter(Writer):
                 raise InvalidParameter(
                     f"size mismatch for {digest}: expected {size}, got {self._size}"
                 )
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            if not self._synced:
+                self.sync()
             self._file.close()
             final = self._store.path_for(digest)
             # A blob already present is the same bytes by definition: keep the old file.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import io
 import os
 import shutil
 import stat
@@ -118,7 +119,7 @@ class LayerExtractor:
     def apply(self, stream: BinaryIO) -> int:
         """Extract the tar read from ``stream`` (uncompressed, read sequentially)."""
         try:
-            with tarfile.open(fileobj=stream, mode="r|") as tar:
+            with tarfile.open(fileobj=_ForwardReader(stream), mode="r:") as tar:
                 for member in tar:
                     try:
                         self._entry(tar, member)
@@ -340,6 +341,41 @@ class LayerExtractor:
                 os.utime(fd, ns=(ns, ns))
             finally:
                 os.close(fd)
+
+
+class _ForwardReader:
+    """A sequential stream as tarfile's seekable mode reads it: ``tell`` counts the bytes
+    read and ``seek`` only moves forward, by reading. tarfile's stream mode (``r|``) passes
+    every payload byte through 10 KiB reads, a join and a slice: a third of the CPU time of
+    extracting a 100 MB file. Its seekable mode reads a payload in the caller's chunks, and
+    reads a tar front to back as long as nothing asks for an earlier member's data (this
+    module never does: hardlinks are made with ``link``, not by re-reading the target)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        self._pos += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            pos += self._pos
+        elif whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("a layer stream seeks forward only")
+        if pos < self._pos:
+            raise io.UnsupportedOperation("a layer stream cannot seek backwards")
+        while self._pos < pos and self.read(min(pos - self._pos, COPY_CHUNK)):
+            pass
+        return self._pos
 
 
 def extract_layer(stream: BinaryIO, dest: Path, *, allow_devices: bool = True) -> int:

@@ -67,10 +67,15 @@ class Staging:
         except BaseException:
             self._snapshots.discard(staged)
             raise
-        diff_id = hashing.digest
+        diff_id = hashing.digest  # the writer's: each byte is hashed once
         if expected is not None and diff_id != expected:
             self._snapshots.discard(staged)
             raise InvalidParameter(f"layer digest mismatch: expected {expected}, got {diff_id}")
+        try:
+            writer.sync()  # here, in this worker thread, in parallel with other layers
+        except BaseException:
+            self._snapshots.discard(staged)
+            raise
         chain = chain_id(parent, diff_id)
         doc = {
             "chain_id": chain,

@@ -86,3 +86,23 @@ class NetworkDriver(Protocol):
 
     def leave(self, network: NetworkInfo, endpoint: Endpoint) -> None:
         """Take ``endpoint`` out; a no-op when its interface is gone already."""
+
+
+class PassiveDriver(NetworkDriver):
+    """A driver with no host side (``host``, ``null``): nothing to make, join or leave; the
+    service alone decides whether the container's namespace is its own."""
+
+    def create(self, network: NetworkInfo) -> None:
+        pass
+
+    def restore(self, network: NetworkInfo) -> None:
+        pass
+
+    def delete(self, network: NetworkInfo) -> None:
+        pass
+
+    def join(self, network: NetworkInfo, endpoint: Endpoint, netns: Path) -> None:
+        pass
+
+    def leave(self, network: NetworkInfo, endpoint: Endpoint) -> None:
+        pass

@@ -34,6 +34,7 @@ from minke.errors import Conflict, InternalError
 CREATE_TIMEOUT = 120.0  # s; runc create of a big rootfs on a slow disk (podman allows 240 s)
 ATTACH_READ_SIZE = 64 * 1024  # > conmon's 8193-byte packets: a SEQPACKET read never truncates
 STDIN_CHUNK = 32 * 1024  # conmon reads the attach socket in 32 KiB (CONN_SOCK_BUF_SIZE)
+FAILED_CREATE_GRACE = 5.0  # s for conmon to exit by itself after reporting a failed create
 CTL_RETRY = 0.5  # s to wait for conmon to open its ctl FIFO (it does so before runc create)
 CTL_RETRY_STEP = 0.01  # s
 SUN_PATH_ROOM = 80  # longest TMPDIR for which $TMPDIR/conmon-term.XXXXXX fits in sun_path
@@ -286,6 +287,12 @@ class Conmon:
                 raise
         pid = _int_data(message)
         if pid is None or pid <= 0:
+            # conmon reports the failure first and exits after its clean-up: wait for that,
+            # so that no monitor of this create outlives the error (the id may be reused)
+            try:
+                await asyncio.wait_for(self.wait_exit(container_id, bundle), FAILED_CREATE_GRACE)
+            except TimeoutError:
+                self._kill_spawned(proc, container_id, bundle)
             raise InternalError(_failure_text(message, bundle / "conmon.out"))
         return pid
 

@@ -6,8 +6,6 @@ exec root live in tmp_path, and teardown runs `runc delete --force` on each id i
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import json
 import os
 import secrets
@@ -20,10 +18,12 @@ from typing import Any
 
 import pytest
 from tests.support.busybox import make_rootfs_dir
+from tests.support.coroutines import pytest_pyfunc_call
 
 from minke.engine.runtime import Conmon, Runc
 
 pytestmark = pytest.mark.integration
+__all__ = ["pytest_pyfunc_call"]  # a hook (the tests are coroutines): pytest finds it by name
 
 
 def _missing_prerequisite() -> str | None:
@@ -33,16 +33,6 @@ def _missing_prerequisite() -> str | None:
         if shutil.which(tool) is None:
             return f"{tool} not installed"
     return None
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    # the tests are coroutines; each runs in a fresh event loop, no plugin needed
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    names = pyfuncitem._fixtureinfo.argnames
-    asyncio.run(pyfuncitem.obj(**{n: pyfuncitem.funcargs[n] for n in names}))
-    return True
 
 
 @pytest.fixture(scope="session")

@@ -7,21 +7,11 @@ import secrets
 import signal
 
 import pytest
+from tests.integration.engine.runtime.runtime_support import WAIT, drain
 
-from minke.engine.runtime import AttachStream
 from minke.errors import InternalError
 
 pytestmark = pytest.mark.integration
-
-WAIT = 20.0  # s
-
-
-async def drain(stream: AttachStream) -> tuple[bytes, bytes]:
-    out, err = bytearray(), bytearray()
-    while (chunk := await stream.read()) is not None:
-        (out if chunk[0] == 1 else err).extend(chunk[1])
-    stream.close()
-    return bytes(out), bytes(err)
 
 
 async def start_sleeper(env):

@@ -7,21 +7,12 @@ import signal
 import time
 
 import pytest
+from tests.integration.engine.runtime.runtime_support import WAIT, drain
 
-from minke.engine.runtime import AttachStream, Conmon, logfile
+from minke.engine.runtime import Conmon, logfile
 from minke.errors import Conflict, InternalError, NotFound
 
 pytestmark = pytest.mark.integration
-
-WAIT = 20.0  # s; generous upper bound for any single container to finish
-
-
-async def drain(stream: AttachStream) -> tuple[bytes, bytes]:
-    out, err = bytearray(), bytearray()
-    while (chunk := await stream.read()) is not None:
-        (out if chunk[0] == 1 else err).extend(chunk[1])
-    stream.close()
-    return bytes(out), bytes(err)
 
 
 async def create(env, box, *, tty=False, stdin=False, stdin_once=True, log_size_max=None) -> int:

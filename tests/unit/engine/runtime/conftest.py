@@ -2,16 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
+from tests.support.coroutines import pytest_pyfunc_call
 
-import pytest
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    names = pyfuncitem._fixtureinfo.argnames
-    asyncio.run(pyfuncitem.obj(**{n: pyfuncitem.funcargs[n] for n in names}))
-    return True
+__all__ = ["pytest_pyfunc_call"]  # a hook: pytest finds it by name in this conftest

@@ -26,6 +26,7 @@ from minke.version import DOCKER_COMPAT_VERSION
 USER_AGENT = f"minke/{DOCKER_COMPAT_VERSION}"
 CONNECT_TIMEOUT = 15  # s
 READ_TIMEOUT = 60  # s without a byte from the registry
+READ_BUFSIZE = 1 << 20  # bytes buffered per response before the socket is paused
 
 
 
@@ -58,6 +59,9 @@ class RepositoryClient:
                                           sock_read=READ_TIMEOUT),
             headers={"User-Agent": USER_AGENT},
             auto_decompress=False,  # blobs are verified by the digest of their exact bytes
+            # aiohttp's default (64 KiB) pauses the socket every 128 KiB and hands a blob
+            # over in that many pieces, each a hop to the extraction thread.
+            read_bufsize=READ_BUFSIZE,
         )
         try:
             await self._ping()

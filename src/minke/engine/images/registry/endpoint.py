@@ -47,6 +47,7 @@ class RegistryConfig:
     def __init__(self, *, insecure: tuple[str, ...] | list[str] = (),
                  certs_dir: Path = DEFAULT_CERTS_DIR) -> None:
         self.certs_dir = certs_dir
+        self._system: ssl.SSLContext | None = None  # the system roots, loaded on first use
         self._hosts: set[str] = set()
         self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for item in (*DEFAULT_INSECURE_CIDRS, *insecure):
@@ -79,11 +80,21 @@ class RegistryConfig:
         return False
 
     def _tls(self, host: str, insecure: bool) -> ssl.SSLContext:
-        context = ssl.create_default_context()
+        directory = self.certs_dir / host
         if insecure:
+            # Nothing is verified, so the system roots are not loaded: that alone takes
+            # ~70 ms, a twentieth of a 100 MB pull.
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        directory = self.certs_dir / host
+        elif not directory.is_dir():
+            # The common case: the system roots only. Loaded once per daemon (as Go's
+            # SystemCertPool is) and shared; an SSLContext is safe to share.
+            if self._system is None:
+                self._system = ssl.create_default_context()
+            return self._system
+        else:
+            context = ssl.create_default_context()
         if directory.is_dir():
             for ca in sorted(directory.glob("*.crt")):
                 context.load_verify_locations(cafile=str(ca))

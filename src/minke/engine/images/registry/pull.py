@@ -4,7 +4,8 @@ in parallel and streamed straight into extraction, all committed in one step or 
 Every byte is verified: the manifest against the digest asked for (or the registry's
 ``Docker-Content-Digest``), the config against the manifest, each compressed blob against
 its descriptor and each uncompressed layer against the config's diff id. Layers are
-extracted while they download (no layer is held in memory or written compressed); a broken
+extracted while they download, through a bounded pipe that lets the download run ahead of
+the extraction thread (no layer is held in memory or written compressed); a broken
 download resumes with ``Range`` from the byte it reached, or starts over, skipping what was
 read, when the registry ignores ranges. A failure at any step discards the staged layers
 and blobs, so the store and the tag are exactly as before.
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from minke.engine.images._streams import AsyncSource
+from minke.engine.images._streams import ChunkPipe, PipeClosed
 from minke.engine.images.ingest import Staging
 from minke.engine.images.reference import Reference
 from minke.engine.images.registry.auth import Authorizer
@@ -52,10 +53,6 @@ RETRIES = 3  # attempts to resume one broken blob download
 RETRY_DELAY = 0.5  # s, doubled after each failed attempt
 CHUNK = 1 << 20
 READ_BUFFER = 1 << 20
-
-
-class _Stopped(Exception):
-    """The pull was cancelled while the extraction thread still reads this blob."""
 
 
 @dataclass
@@ -180,30 +177,54 @@ async def _fetch_layers(client: RepositoryClient, staging: Staging, layers: list
 
 async def _fetch_layer(client: RepositoryClient, staging: Staging, layer: Descriptor,
                        parent: str | None, diff_id: str, report: Reporter) -> None:
+    """Three stages at once: the download (and the blob's digest) on the loop, feeding a
+    bounded pipe; decompression, the diff id's digest, the blob write and the extraction
+    in a worker thread reading it. hashlib, zlib and file writes release the GIL, so the
+    two run on two cores."""
     id_ = short(layer.digest)
 
     def downloaded(n: int) -> None:
         report.transfer(id_, "Downloading", n, layer.size, force=n == layer.size)
 
-    stop = asyncio.Event()
-    chunks = _blob_chunks(client, layer, downloaded, stop)
-    source = AsyncSource(chunks, asyncio.get_running_loop())
+    pipe = ChunkPipe(asyncio.get_running_loop())
+    pump = asyncio.ensure_future(_pump(_blob_chunks(client, layer, downloaded), pipe))
     work = asyncio.ensure_future(
-        asyncio.to_thread(_extract, staging, source, layer, parent, diff_id))
+        asyncio.to_thread(_extract, staging, pipe, layer, parent, diff_id))
     try:
         await asyncio.shield(work)
     except asyncio.CancelledError:
         # The thread cannot be cancelled: make its next read fail, and wait for it, so
         # that nothing writes into the staging after the pull gave up.
-        stop.set()
+        pipe.cancel()
         await asyncio.wait({work})
         raise
     finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+        pipe.cancel()  # a download still running has nobody to feed any more
+        if not pump.done():
+            pump.cancel()
+        # Its failure, if any, already reached the thread (and so this task) via the pipe.
+        await asyncio.gather(pump, return_exceptions=True)
     report.layer(id_, "Verifying Checksum")
     report.layer(id_, "Download complete")
     report.transfer(id_, "Extracting", layer.size, layer.size, force=True)
     report.layer(id_, "Pull complete")
+
+
+async def _pump(chunks: AsyncIterator[bytes], pipe: ChunkPipe) -> None:
+    """Move the blob's chunks into ``pipe``, ahead of the thread reading it; end the
+    pipe with the download's outcome."""
+    try:
+        async for chunk in chunks:
+            await pipe.put(chunk)
+    except PipeClosed:
+        return
+    except BaseException as exc:
+        pipe.fail(exc if isinstance(exc, Exception) else PipeClosed("download cancelled"))
+        raise
+    else:
+        pipe.finish()
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
 
 
 def _extract(staging: Staging, source: io.RawIOBase, layer: Descriptor, parent: str | None,
@@ -232,15 +253,16 @@ def _extract(staging: Staging, source: io.RawIOBase, layer: Descriptor, parent: 
 
 
 async def _blob_chunks(client: RepositoryClient, layer: Descriptor,
-                       on_bytes: Callable[[int], None],
-                       stop: asyncio.Event) -> AsyncIterator[bytes]:
+                       on_bytes: Callable[[int], None]) -> AsyncIterator[bytes]:
     """The bytes of one blob, resuming broken transfers; ends after ``layer.size`` bytes
     (a registry sending more is cut off there, and the digest check refuses it)."""
     received = 0
     delay = RETRY_DELAY
     attempt = 0
-    # Hashed here, on the loop's thread, which is otherwise idle while the worker thread
-    # extracts: hashlib releases the GIL, so the two digests use two cores.
+    # Hashed here, on the loop's thread, while the worker thread decompresses, hashes and
+    # extracts the chunks before: hashlib releases the GIL, so the two digests use two
+    # cores. A chunk is handed on only after it is hashed, but the verdict comes at the end
+    # of the blob: until then the staged layer is invisible, and a mismatch discards it.
     digest = hashlib.sha256()
     while True:
         try:
@@ -258,8 +280,6 @@ async def _blob_chunks(client: RepositoryClient, layer: Descriptor,
                         chunk = chunk[: layer.size - received]
                     received += len(chunk)
                     on_bytes(received)
-                    if stop.is_set():
-                        raise _Stopped(f"download of {layer.digest} stopped")
                     if chunk:
                         digest.update(chunk)
                         yield chunk

@@ -4,27 +4,10 @@ out for them."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from minke.engine.network.driver import Endpoint, NetworkDriver, NetworkInfo
+from minke.engine.network.driver import PassiveDriver
 
 
-class HostDriver(NetworkDriver):
+class HostDriver(PassiveDriver):
     name = "host"
     own_namespace = False
     user_defined = False
-
-    def create(self, network: NetworkInfo) -> None:
-        pass
-
-    def restore(self, network: NetworkInfo) -> None:
-        pass
-
-    def delete(self, network: NetworkInfo) -> None:
-        pass
-
-    def join(self, network: NetworkInfo, endpoint: Endpoint, netns: Path) -> None:
-        pass
-
-    def leave(self, network: NetworkInfo, endpoint: Endpoint) -> None:
-        pass

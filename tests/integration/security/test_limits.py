@@ -1,0 +1,147 @@
+"""Resource limits through the real docker CLI: the cgroup files runc wrote, an OOM kill
+(OOMKilled, exit 137, the ``oom`` event), ``docker update`` of a running container, and bad
+input refused with docker's texts, leaving every container as it was."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import docker as docker_py
+import pytest
+from tests.conftest import Daemon, unique
+from tests.integration.security.security_support import (
+    container_names,
+    docker,
+    inspect,
+    run,
+)
+
+from minke.engine.cgroups import Hierarchy
+
+pytestmark = [pytest.mark.integration, pytest.mark.compat]
+MB = 1024 * 1024
+
+
+def cgroup_file(pid: int, controller: str, name: str) -> str:
+    """A file of a container's cgroup, read on the host."""
+    dirs = Hierarchy.detect().dirs_of_pid(pid)
+    directory = dirs.v1[controller] if dirs.version == 1 else dirs.v2
+    assert directory is not None
+    return (Path(directory) / name).read_text().strip()
+
+
+def test_limits_are_in_the_cgroup(minke_daemon: Daemon, busybox_image: str) -> None:
+    out = run(minke_daemon, "--cpus", "0.5", "--memory", "64m", "--pids-limit", "40",
+              "--cpu-shares", "512", "--cpuset-cpus", "0", busybox_image, "cat",
+              "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+              "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+              "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes",
+              "/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/cpu/cpu.shares",
+              "/sys/fs/cgroup/cpuset/cpuset.cpus").stdout.split()
+    assert out == ["50000", "100000", str(64 * MB), str(128 * MB), "40", "512", "0"]
+
+
+def test_oom_kill_is_recorded(minke_daemon: Daemon, busybox_image: str) -> None:
+    name = unique("oom")
+    since = str(int(time.time()) - 1)
+    proc = docker(minke_daemon, "run", "--name", name, "--network", "none", "--memory", "8m",
+                  busybox_image, "sh", "-c", "x=a; while true; do x=$x$x; done", check=False)
+    try:
+        assert proc.returncode == 137
+        state = inspect(minke_daemon, name)["State"]
+        assert state["OOMKilled"] is True and state["ExitCode"] == 137
+        events = docker(minke_daemon, "events", "--since", since, "--until",
+                        str(int(time.time()) + 1), "--filter", f"container={name}",
+                        "--format", "{{.Action}}").stdout.split()
+        assert "oom" in events and events.index("oom") < events.index("die")
+    finally:
+        docker(minke_daemon, "rm", "-f", name, check=False)
+
+
+def test_update_a_running_container(minke_daemon: Daemon, busybox_image: str) -> None:
+    name = unique("upd")
+    docker(minke_daemon, "run", "-d", "--name", name, "--network", "none", "--memory", "64m",
+           "--cpus", "0.5", "--pids-limit", "30", busybox_image, "sleep", "300")
+    try:
+        pid = inspect(minke_daemon, name)["State"]["Pid"]
+        docker(minke_daemon, "update", "--memory", "96m", "--memory-swap", "200m", "--cpus",
+               "1.5", "--pids-limit", "-1", "--restart", "on-failure:3", name)
+        assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(96 * MB)
+        assert cgroup_file(pid, "memory", "memory.memsw.limit_in_bytes") == str(200 * MB)
+        assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "150000"
+        assert cgroup_file(pid, "pids", "pids.max") == "max"
+        host = inspect(minke_daemon, name)["HostConfig"]
+        assert (host["Memory"], host["MemorySwap"], host["NanoCpus"], host["PidsLimit"]) == \
+            (96 * MB, 200 * MB, 1_500_000_000, None)
+        assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+        # A refused update changes nothing, in the cgroup or in the record.
+        proc = docker(minke_daemon, "update", "--cpus", "64", name, check=False)
+        assert proc.returncode == 1 and "Range of CPUs is from 0.01" in proc.stderr
+        proc = docker(minke_daemon, "update", "--cpu-quota", "20000", name, check=False)
+        assert "CPU Quota cannot be updated as NanoCPUs has already been set" in proc.stderr
+        assert cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "150000"
+        assert inspect(minke_daemon, name)["HostConfig"] == host
+    finally:
+        docker(minke_daemon, "rm", "-f", name, check=False)
+
+
+def test_bad_input_is_refused_and_nothing_is_created(minke_daemon: Daemon, busybox_image: str,
+                                                     tmp_path: Path) -> None:
+    before = container_names(minke_daemon)
+    cases = [
+        (["--memory", "10x"], 'invalid argument "10x" for "-m, --memory" flag'),
+        (["--cpus", "-1"], "Range of CPUs is from 0.01 to"),
+        (["--cap-add", "BOGUS"], 'invalid CapAdd: unknown capability: "CAP_BOGUS"'),
+        (["--security-opt", f"seccomp={tmp_path}/missing.json"],
+         f"opening seccomp profile ({tmp_path}/missing.json) failed"),
+        (["--memory", "1m"], "Minimum memory limit allowed is 6MB"),
+    ]
+    for flags, message in cases:
+        proc = run(minke_daemon, *flags, busybox_image, "true", check=False)
+        assert proc.returncode == 125, (flags, proc.stderr)
+        assert message in proc.stderr, (flags, proc.stderr)
+    assert container_names(minke_daemon) == before
+
+
+def test_api_refuses_an_unreadable_seccomp_file(minke_daemon: Daemon, busybox_image: str,
+                                                tmp_path: Path) -> None:
+    """docker-py passes security_opt as given: the daemon reads the file and names it."""
+    bad = tmp_path / "broken.json"
+    bad.write_text("{ not json")
+    client = docker_py.APIClient(base_url=minke_daemon.host, version="auto")
+    before = container_names(minke_daemon)
+    try:
+        for path in (tmp_path / "absent.json", bad):
+            with pytest.raises(docker_py.errors.APIError) as info:
+                client.create_container(busybox_image, "true", host_config=client.
+                                        create_host_config(security_opt=[f"seccomp={path}"]))
+            assert info.value.status_code == 400 and str(path) in str(info.value)
+    finally:
+        client.close()
+    assert container_names(minke_daemon) == before
+
+
+def test_blkio_weight_without_kernel_support_is_discarded(minke_daemon: Daemon,
+                                                          busybox_image: str) -> None:
+    name = unique("blk")
+    docker(minke_daemon, "create", "--name", name, "--blkio-weight", "300", busybox_image)
+    try:
+        weight = inspect(minke_daemon, name)["HostConfig"]["BlkioWeight"]
+        supported = Path("/sys/fs/cgroup/blkio/blkio.weight").exists()
+        assert weight == (300 if supported else 0)
+    finally:
+        docker(minke_daemon, "rm", "-f", name, check=False)
+
+
+def test_inspect_shows_dockers_resource_fields(minke_daemon: Daemon, busybox_image: str) -> None:
+    name = unique("rf")
+    docker(minke_daemon, "create", "--name", name, "--memory", "64m", busybox_image)
+    try:
+        host = inspect(minke_daemon, name)["HostConfig"]
+        assert host["MemorySwap"] == 128 * MB and host["CpuShares"] == 0
+        assert json.dumps(host["PidsLimit"]) == "null"
+        assert host["Ulimits"] == []  # as the docker CLI sends it, and Docker shows it
+    finally:
+        docker(minke_daemon, "rm", "-f", name, check=False)
