@@ -135,7 +135,8 @@ def main() -> None:
         for key, (name, sizes, seed) in images.items():
             archives[key] = work / f"{key}.tar"
             image_archive(archives[key], name, sizes, seed)
-        results: dict[str, object] = {}
+        # Other work on a shared machine moves these figures: keep the load beside them.
+        results: dict[str, object] = {"load_before": os.getloadavg()}
         with minke_target() as (minke, _):
             side = Side(minke, work, None)
             results["minke"] = {k: measure(side, archives[k], images[k][0], repeat)
@@ -154,6 +155,7 @@ def main() -> None:
             results["ratio_minke_over_docker"] = ratios
         else:
             results["docker"] = "no Docker daemon (with /tmp/anchor/dockerd.pid) answered"
+        results["load_after"] = os.getloadavg()
         report("registry_pull_push", results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
