@@ -37,7 +37,12 @@ from common import (
 sys.path.insert(0, str(REPO / "tests" / "integration" / "registry"))
 from conftest import Registry, make_registry  # noqa: E402
 
-ANCHOR_PID = Path("/tmp/anchor/dockerd.pid")
+
+def anchor_pid(docker_host: str) -> int | None:
+    """The PID of a docker-anchor dockerd (its pidfile sits beside its socket), whose network
+    namespace the Docker-side registry must run in."""
+    pidfile = Path(docker_host.removeprefix("unix://")).parent / "dockerd.pid"
+    return int(pidfile.read_text()) if pidfile.exists() else None
 
 
 def image_archive(path: Path, name: str, layer_sizes: list[int], seed: int) -> None:
@@ -142,7 +147,7 @@ def main() -> None:
             results["minke"] = {k: measure(side, archives[k], images[k][0], repeat)
                                 for k in images}
         docker = docker_target()
-        pid = int(ANCHOR_PID.read_text()) if ANCHOR_PID.exists() else None
+        pid = anchor_pid(docker.host) if docker else None
         if docker and pid and os.path.exists(f"/proc/{pid}"):
             side = Side(docker, work, pid)
             results["docker"] = {k: measure(side, archives[k], images[k][0], repeat)
@@ -154,7 +159,7 @@ def main() -> None:
                              for op in ("push", "pull")}
             results["ratio_minke_over_docker"] = ratios
         else:
-            results["docker"] = "no Docker daemon (with /tmp/anchor/dockerd.pid) answered"
+            results["docker"] = "no docker-anchor Docker (dockerd.pid by its socket) answered"
         results["load_after"] = os.getloadavg()
         report("registry_pull_push", results)
     finally:
