@@ -52,24 +52,27 @@ class Engine:
         self.images = ImageService(root=config.data_root / "image", db=self.db, events=self.events)
         self.volumes = VolumeService(root=config.data_root / "volumes", db=self.db,
                                      events=self.events)
-        # Extensions join the container lifecycle in this order (volumes before networks, ...).
-        # Security and limits first: they validate a new container before others allocate.
         self.stats = StatsService(lambda ref: self.containers.get(ref),
                                   counters=interface_counters)
-        extensions: list[ContainerExtension] = [
-            SecurityExtension(lambda ref: self.containers.get(ref)), ResourcesExtension(),
-            self.stats,
-        ]
-        extensions.append(VolumeExtension(self.volumes, self.events))
         self.health = HealthChecks(images=self.images, events=self.events)
         self.restarts = RestartPolicies()
-        extensions += [InitProcess(), self.health, self.restarts]
         self.networks = NetworkService(db=self.db, events=self.events,
                                        exec_root=config.exec_root, bridge=config.bridge,
                                        bip=config.bip)
-        # Last: its ``stopped`` (hooks run in reverse) frees the namespace before a restart
+        # The lifecycle calls extensions in this order, and in reverse after an exit. Security
+        # and limits validate a new container before anything is allocated for it; the
+        # network comes last so that, after an exit, it frees the namespace before a restart
         # policy starts the container again.
-        extensions.append(self.networks.extension)
+        extensions: list[ContainerExtension] = [
+            SecurityExtension(lambda ref: self.containers.get(ref)),
+            ResourcesExtension(),
+            self.stats,
+            VolumeExtension(self.volumes, self.events),
+            InitProcess(),
+            self.health,
+            self.restarts,
+            self.networks.extension,
+        ]
         self.containers = ContainerService(
             data_root=config.data_root, exec_root=config.exec_root, db=self.db,
             events=self.events, images=self.images, snapshots=self.images.snapshots,
