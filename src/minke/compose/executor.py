@@ -234,12 +234,12 @@ class Executor:
                 cid = self.create(name, action.number, image, image_id)
                 self.print(f" Container {cname}  Created")
                 if not opts.no_start:
-                    self.start(cid, cname)
+                    self.start(cid, cname, name)
             elif action.kind == planner.RECREATE:
                 assert action.container is not None
                 self.recreate(name, action.container, image, image_id, opts)
             elif action.kind == planner.START and not opts.no_start:
-                self.start(action.container.id if action.container else cname, cname)
+                self.start(action.container.id if action.container else cname, cname, name)
             elif action.kind == planner.KEEP:
                 self.print(f" Container {cname}  Running")
 
@@ -272,14 +272,14 @@ class Executor:
             raise
         return cid
 
-    def start(self, ref: str, name: str) -> None:
+    def start(self, ref: str, name: str, service: str) -> None:
         self.print(f" Container {name}  Starting")
         try:
             self.api.post(f"/containers/{quote_name(ref)}/start")
         except errors.NotModified:
             pass
         except errors.MinkeError as exc:
-            raise ComposeRunError(f"container {name}: {exc}") from exc
+            raise ComposeRunError(_failed(service, name, exc)) from exc
         self.print(f" Container {name}  Started")
 
     def recreate(self, service: str, old: planner.Observed, image: str, image_id: str,
@@ -303,7 +303,7 @@ class Executor:
             self.api.post(f"/containers/{old.id}/rename", {"name": final})
             if was_running:
                 self.api.post(f"/containers/{old.id}/start")
-            raise ComposeRunError(f"container {final}: {exc}") from exc
+            raise ComposeRunError(_failed(service, final, exc)) from exc
         self.remove(old.id, force=True)
         self.print(f" Container {final}  Recreated")
 
@@ -413,3 +413,9 @@ class Executor:
         self.print(f" Container {name}  Removing")
         self.remove(c["Id"], force=True, volumes=True)
         self.print(f" Container {name}  Removed")
+
+
+def _failed(service: str, container: str, exc: BaseException) -> str:
+    """A start failure naming the service as well as its container: ``container_name``
+    can hide which service a container belongs to."""
+    return f'service "{service}" (container {container}): {exc}'

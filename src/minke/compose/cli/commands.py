@@ -312,6 +312,7 @@ def do_version(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+from .copy import configure_cp, do_cp  # noqa: E402
 from .lifecycle import COMMANDS as _LIFECYCLE  # noqa: E402 - the second half of the table
 
 COMMANDS: dict[str, tuple[str, Configure, Handler]] = {
@@ -325,5 +326,7 @@ COMMANDS: dict[str, tuple[str, Configure, Handler]] = {
     "port": ("Print the public port for a port binding", configure_port, do_port),
     "top": ("Display the running processes", configure_top, do_top),
     "version": ("Show the Docker Compose version information", configure_version, do_version),
+    "cp": ("Copy files/folders between a service container and the local filesystem",
+           configure_cp, do_cp),
     **_LIFECYCLE,
 }
