@@ -7,6 +7,7 @@ mounts and directories cleaned up.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -73,7 +74,7 @@ def start_daemon(root: Path, *extra: str) -> Daemon:
     process = subprocess.Popen(
         [sys.executable, "-m", "minke.daemon.main", "--data-root", str(root / "data"),
          "--exec-root", str(root / "exec"), "-H", f"unix://{socket}",
-         "--pidfile", str(root / "minked.pid"), "--cgroup-parent", f"minke-test-{root.name}",
+         "--pidfile", str(root / "minked.pid"), "--cgroup-parent", cgroup_parent(root),
          "--bridge", bridge_name(root), *extra],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
     )
@@ -162,6 +163,27 @@ def cleanup_root(root: Path) -> None:
     for target in sorted(mounts, key=len, reverse=True):
         subprocess.run(["umount", "-l", target], check=False, capture_output=True)
     shutil.rmtree(root, ignore_errors=True)
+    remove_cgroup_parent(cgroup_parent(root))
+
+
+def cgroup_parent(root: Path) -> str:
+    """The cgroup under which a test daemon on ``root`` places its containers."""
+    return f"minke-test-{root.name}"
+
+
+def remove_cgroup_parent(name: str) -> None:
+    """rmdir the (by now empty) parent cgroup in every hierarchy; runc removes the
+    containers' own cgroups, the parent is the daemon's. A cgroup still in use stays."""
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        parent = hierarchy / name
+        if not parent.is_dir():
+            continue
+        for directory in sorted((d for d in parent.rglob("*") if d.is_dir()),
+                                key=lambda d: len(d.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        with contextlib.suppress(OSError):
+            parent.rmdir()
 
 
 @contextmanager
