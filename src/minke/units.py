@@ -1,13 +1,65 @@
-"""Human-readable durations and sizes exactly as Docker prints them (go-units), and Go's
-``time.Duration.String``.
+"""Durations, sizes and times in the forms Docker reads and writes them: go-units'
+``HumanDuration``/``HumanSize``/``RAMInBytes``, Go's durations (parse and ``String``), and
+RFC 3339 with nanoseconds as Go prints ``time.Time``.
 
-Shared by the engine (the ``Status`` column it sends) and the CLI (the ``CREATED`` column it
-prints); standard library only, so the CLI's start-up stays cheap.
+Shared by the engine, the API, the builder, Compose and the CLI, so each rule is written
+once; standard library only, so the CLI's start-up stays cheap.
 """
 
 from __future__ import annotations
 
+import re
+import time
+from datetime import datetime
+
 _SIZE_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_RAM = re.compile(r"(\d+(?:\.\d+)?) ?([kmgtp]?)i?b?")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DURATION_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+                "m": 60_000_000_000, "h": 3_600_000_000_000}
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
+ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, Docker's "never"
+
+
+def rfc3339(ts: float | None = None, *, ns: int | None = None) -> str:
+    """UTC with nine fraction digits, as Go prints ``time.Time`` in Docker's JSON; now, or
+    ``ts`` unix seconds, or ``ns`` unix nanoseconds."""
+    if ns is None:
+        ns = time.time_ns() if ts is None else int(ts * 1_000_000_000)
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+def parse_rfc3339(text: str) -> float:
+    """Unix seconds of an RFC 3339 time (any fraction; ``Z``, an offset, or none for UTC);
+    0.0 for Go's zero time; ValueError for anything else."""
+    if text.startswith("0001-01-01"):
+        return 0.0
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        raise ValueError(f"invalid timestamp {text!r}")
+    main, frac, zone = match.groups()
+    stamp = datetime.fromisoformat(main + ("+00:00" if zone in (None, "Z") else zone))
+    return stamp.timestamp() + float("0." + (frac or "0"))
+
+
+def parse_go_duration(text: str) -> int | None:
+    """Nanoseconds in a Go duration ("1h30m", "-10s", "0"), or None if ``text`` is not one."""
+    body = text.lstrip("-")
+    if body == "0":
+        return 0
+    if not body or _DURATION_PART.sub("", body):
+        return None
+    total = int(sum(float(n) * _DURATION_NS[u] for n, u in _DURATION_PART.findall(body)))
+    return -total if text.startswith("-") else total
+
+
+def ram_in_bytes(text: str) -> int | None:
+    """go-units ``RAMInBytes``: "512m" → 536870912 (binary multiples, any case), or None."""
+    match = _RAM.fullmatch(text.strip().lower())
+    if match is None:
+        return None
+    return int(float(match.group(1)) * 1024 ** " kmgtp".index(match.group(2) or " "))
 
 
 def human_duration(seconds: float) -> str:

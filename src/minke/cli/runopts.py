@@ -13,6 +13,8 @@ import os
 import re
 from collections.abc import Mapping
 
+from minke import units
+
 from .context import CLIError
 
 # typing is imported only by type checkers: it costs milliseconds of CLI start-up.
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-_RAM_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 _DURATION_FLAGS = ("health_interval", "health_timeout", "health_start_period")
 
 
@@ -304,8 +305,8 @@ def ram_in_bytes(value: str | None, flag: str = "") -> int | None:
         return None
     if flag.endswith("--memory-swap") and value.strip() == "-1":
         return -1
-    m = re.fullmatch(r"(\d+(?:\.\d+)?) ?([kmgtp]?)i?b?", value.strip().lower())
-    if not m:
+    size = units.ram_in_bytes(value)
+    if size is None:
         number = re.match(r"\d+(?:\.\d+)?", value.strip())
         reason = (f"invalid suffix: '{value.strip()[number.end():]}'" if number
                   else f"invalid size: '{value}'")
@@ -313,7 +314,7 @@ def ram_in_bytes(value: str | None, flag: str = "") -> int | None:
             raise CLIError(f'invalid argument "{value}" for "{flag}" flag: {reason}\n'
                            "See 'minke run --help'.", 125)
         raise CLIError(reason, 125)
-    return int(float(m.group(1)) * _RAM_UNITS[m.group(2)])
+    return size
 
 
 def security_opts(values: list[str]) -> list[str]:

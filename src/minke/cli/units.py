@@ -11,14 +11,13 @@ import re
 import time
 from datetime import UTC, datetime
 
+from minke import units
 from minke.units import human_duration, human_size
+from minke.units import parse_rfc3339 as parse_timestamp
 
 __all__ = [
     "human_duration", "human_size", "parse_go_duration", "parse_timestamp", "short_id",
 ]
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_DURATION_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
 def short_id(ident: str) -> str:
@@ -28,22 +27,10 @@ def short_id(ident: str) -> str:
     return ident[:12]
 
 
-def parse_timestamp(value: str) -> float:
-    """An RFC 3339 time as the API returns it (nanoseconds allowed) → unix seconds."""
-    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", value)
-    if not m:
-        raise ValueError(f"invalid timestamp {value!r}")
-    zone = m.group(3) or "Z"
-    base = datetime.fromisoformat(m.group(1) + ("+00:00" if zone == "Z" else zone))
-    return base.timestamp() + float("0" + (m.group(2) or ""))
-
-
 def parse_go_duration(value: str) -> float | None:
     """Seconds in a Go duration ("1h30m", "10s"), or None if ``value`` is not one."""
-    if not value or _DURATION_PART.sub("", value.lstrip("-")):
-        return None
-    total = sum(float(n) * _DURATION_SECONDS[u] for n, u in _DURATION_PART.findall(value))
-    return -total if value.startswith("-") else total
+    ns = units.parse_go_duration(value)
+    return None if ns is None else ns / 1e9
 
 
 def api_time(value: str, now: float | None = None) -> str:

@@ -8,37 +8,32 @@ by the executor before start, because API 1.41 takes one endpoint at create.
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from minke.units import parse_go_duration, ram_in_bytes
 
 from .errors import ComposeFileError
 from .model import Project
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_DURATION_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-                "m": 60_000_000_000, "h": 3_600_000_000_000}
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)i?b?$", re.IGNORECASE)
 
 
 def duration_ns(value: Any, what: str) -> int:
     """A Go duration ("1m30s") in nanoseconds."""
     if isinstance(value, int | float):
         return int(value * 1_000_000_000)
-    text = str(value)
-    if not text or _DURATION.sub("", text):
+    ns = parse_go_duration(str(value))
+    if ns is None:
         raise ComposeFileError(f"{what}: invalid duration {value!r}")
-    return int(sum(float(n) * _DURATION_NS[u] for n, u in _DURATION.findall(text)))
+    return ns
 
 
 def size_bytes(value: Any, what: str) -> int:
     """A size ("512m", "1g", 1048576) in bytes, as Docker's RAMInBytes reads it."""
     if isinstance(value, int | float):
         return int(value)
-    match = _SIZE.match(str(value).strip())
-    if match is None:
+    size = ram_in_bytes(str(value))
+    if size is None:
         raise ComposeFileError(f"{what}: invalid size {value!r}")
-    scale = 1024 ** " kmgtp".index(match.group(2).lower() or " ")
-    return int(float(match.group(1)) * scale)
+    return size
 
 
 def network_name(project: Project, key: str) -> str:

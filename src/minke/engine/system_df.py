@@ -11,30 +11,12 @@ SIZE / RECLAIMABLE table from these.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from minke.engine.containers import views as container_views
-
-
-def tree_size(root: Path) -> int:
-    """Bytes of the regular files and symlinks under ``root`` (hard links counted once),
-    never following a link; 0 if it is gone."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for directory, dirs, files in os.walk(root):
-        for name in files + [d for d in dirs if os.path.islink(os.path.join(directory, d))]:
-            try:
-                st = os.lstat(os.path.join(directory, name))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) in seen:
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            total += st.st_size
-    return total
+from minke.engine.fsutil import directory_size
 
 
 def image_usage(images: Any, users: Counter[str]) -> tuple[int, list[dict[str, Any]]]:
@@ -63,7 +45,7 @@ async def disk_usage(engine: Any) -> dict[str, Any]:
     containers = []
     for record in records:
         upper = Path(record["GraphDriver"]["Data"].get("UpperDir") or "/nonexistent")
-        size_rw = await asyncio.to_thread(tree_size, upper)
+        size_rw = await asyncio.to_thread(directory_size, upper)
         containers.append({
             **container_views.summary(record), "SizeRw": size_rw,
             "SizeRootFs": size_rw + image_sizes.get(record["Image"], 0),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from minke.api.streams import frame
 from minke.engine.containers.prune import prune as prune_containers
 from minke.engine.runtime import AttachStream, logfile
 from minke.errors import InvalidParameter
+from minke.units import rfc3339
 
 routes = Routes()
 
@@ -209,8 +209,7 @@ def _since(raw: str | None, name: str) -> int | None:
 
 
 def _timestamp(ns: int) -> bytes:
-    secs, frac = divmod(ns, 1_000_000_000)
-    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z ").encode()
+    return (rfc3339(ns=ns) + " ").encode()
 
 
 @routes.get("/containers/{name}/logs")

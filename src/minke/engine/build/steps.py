@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import posixpath
-import re
 import secrets
 import shutil
 from collections.abc import Callable
@@ -26,15 +25,12 @@ from minke.engine.build.parser import go_quote
 from minke.engine.images import layerdiff
 from minke.engine.images.changes import apply_changes
 from minke.errors import InvalidParameter, MinkeError
-from minke.units import go_duration
+from minke.units import go_duration, parse_go_duration
 
 if TYPE_CHECKING:
     from minke.engine.build.builder import Build, StageState
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-       "m": 60_000_000_000, "h": 3_600_000_000_000}
 
 
 class StepError(MinkeError):
@@ -43,11 +39,10 @@ class StepError(MinkeError):
 
 
 def go_duration_ns(text: str, flag: str) -> int:
-    if text in ("0", ""):
-        return 0
-    if not re.fullmatch(rf"(?:{_DURATION.pattern})+", text):
+    ns = 0 if text == "" else parse_go_duration(text)
+    if ns is None or ns < 0:
         raise InvalidParameter(f"invalid duration for --{flag}: {text}")
-    return int(sum(float(n) * _NS[u] for n, u in _DURATION.findall(text)))
+    return ns
 
 
 def _nop(text: str, shell: list[str]) -> str:

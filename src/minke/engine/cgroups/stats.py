@@ -22,9 +22,9 @@ from typing import Any
 from minke.engine.cgroups import v1, v2
 from minke.engine.cgroups.hierarchy import CgroupDirs, Hierarchy
 from minke.engine.containers.extensions import ContainerExtension
+from minke.units import ZERO_TIME, rfc3339
 
 Record = dict[str, Any]
-ZERO_TIME = "0001-01-01T00:00:00Z"
 STREAM_INTERVAL = 1.0  # s between streamed documents, as dockerd's collector
 PRECPU_WINDOW = 0.5  # s between the two reads of a one-shot request without a recent sample
 PRECPU_MAX_AGE = 10.0  # s; an older cached sample would average over too long a time
@@ -42,11 +42,6 @@ class Sample:
     read: str  # RFC 3339, Docker's "read"
     cpu_stats: dict[str, Any]
     rest: dict[str, Any]  # memory_stats, pids_stats, blkio_stats (and networks)
-
-
-def _rfc3339(ns: int) -> str:
-    secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
 
 def system_cpu_usage() -> int:
@@ -185,7 +180,7 @@ class StatsService(ContainerExtension):
             networks = self._counters(pid)
             if networks:
                 reading["networks"] = networks
-        return Sample(time.monotonic(), _rfc3339(time.time_ns()), cpu_stats, reading)
+        return Sample(time.monotonic(), rfc3339(ns=time.time_ns()), cpu_stats, reading)
 
     def _document(
         self, record: Record, sample: Sample, previous: Sample | None

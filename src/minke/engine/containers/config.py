@@ -8,13 +8,14 @@ runtimes or mounts; ``spec.py`` turns a record into an OCI runtime spec.
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any
 
 from minke.errors import InvalidParameter
+from minke.units import ZERO_TIME, rfc3339
+
+__all__ = ["ZERO_TIME", "rfc3339"]  # re-exported: records' times are written with them
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-ZERO_TIME = "0001-01-01T00:00:00Z"
 DEFAULT_STOP_TIMEOUT = 10  # s, Docker's default for `docker stop`
 
 # The local log is written by conmon in its k8s-file format and read back by `docker logs`;
@@ -25,13 +26,6 @@ LOG_DRIVERS = ("json-file", "k8s-file")
 RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
 
 Record = dict[str, Any]
-
-
-def rfc3339(ts: float | None = None) -> str:
-    """RFC 3339 with nanoseconds in UTC, as Go prints time.Time in Docker's JSON."""
-    ns = time.time_ns() if ts is None else int(ts * 1_000_000_000)
-    secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
 
 def _list_or_none(value: Any, field: str) -> list[str] | None:

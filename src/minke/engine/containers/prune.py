@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from minke.engine.containers.views import parse_time
 from minke.engine.events import EventBus
+from minke.engine.fsutil import directory_size
 from minke.engine.images.views import labels_match, parse_until
-from minke.engine.system_df import tree_size
 from minke.errors import InvalidParameter, MinkeError, NotFound
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ async def prune(containers: ContainerService, events: EventBus,
         if not prunable(record, filters, until):
             continue
         upper = Path(record["GraphDriver"]["Data"].get("UpperDir") or "/nonexistent")
-        size = await asyncio.to_thread(tree_size, upper)
+        size = await asyncio.to_thread(directory_size, upper)
         try:
             await containers.remove(record["Id"])
         except NotFound:

@@ -4,26 +4,17 @@ from __future__ import annotations
 
 import shlex
 import time
-from datetime import datetime
 from typing import Any
 
 from minke.errors import InvalidParameter
 from minke.units import human_duration
+from minke.units import parse_rfc3339 as parse_time
 
 LIST_FILTERS = {
     "id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume",
     "network", "health", "isolation", "is-task", "publish", "expose",
 }
 STATUSES = {"created", "restarting", "running", "removing", "paused", "exited", "dead"}
-
-
-def parse_time(value: str) -> float:
-    """Seconds since the epoch of a Docker RFC 3339 timestamp (nanoseconds allowed)."""
-    if value.startswith("0001-01-01"):
-        return 0.0
-    main, _, frac = value.rstrip("Z").partition(".")
-    seconds = datetime.fromisoformat(main + "+00:00").timestamp()
-    return seconds + (float("0." + frac) if frac else 0.0)
 
 
 def status_text(state: dict[str, Any], now: float | None = None) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from minke.engine.content.store import ContentStore, Descriptor, Writer, check_digest
+from minke.engine.fsutil import fsync_dir
 from minke.errors import InvalidParameter, NotFound
 
 CHUNK = 1 << 20  # bytes read per step when ingesting from a file object
@@ -75,7 +76,7 @@ class LocalWriter(Writer):
                 self._tmp.unlink()
             else:
                 os.replace(self._tmp, final)
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
                 self.created = True
         except BaseException:
             self.abort()
@@ -163,11 +164,3 @@ class LocalContentStore(ContentStore):
 
     def list(self) -> list[str]:
         return sorted("sha256:" + p.name for p in (self.root / "blobs" / "sha256").iterdir())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -31,12 +31,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from minke.engine.images import views
 from minke.engine.images.archive import host_arch
 from minke.engine.images.changes import empty_config
 from minke.engine.images.ingest import Staging
 from minke.engine.images.store import ImageRecords
 from minke.engine.snapshots import chain_ids
+from minke.units import rfc3339
 from minke.version import DOCKER_COMPAT_VERSION
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def image_config(
     ``fields`` (``parent``, ``container``, ``container_config``, ``author``, ``comment``,
     ``docker_version``...) as top-level keys."""
     parent_config = parent_config or {}
-    created = history.get("created") or views.rfc3339_now()
+    created = history.get("created") or rfc3339()
     entry = {"created": created, **{k: v for k, v in history.items() if k != "created" and v}}
     if diff_id is None:
         entry["empty_layer"] = True

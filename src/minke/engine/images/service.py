@@ -45,6 +45,7 @@ from minke.engine.images.store import ImageRecords
 from minke.engine.snapshots import OverlaySnapshotter, chain_ids
 from minke.engine.state import StateDB
 from minke.errors import InvalidParameter, NoSuchImage, NotFound
+from minke.units import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ class ImageService:
         with self._lock, self.records.db.transaction() as conn:
             ImageRecords.set_tag(conn, str(ref), image_id)
             doc = self._doc(image_id)
-            doc["last_tag_time"] = views.rfc3339_now()
+            doc["last_tag_time"] = rfc3339()
             ImageRecords.put_image(conn, doc)
         self.events.publish("image", "tag", image_id, {"name": ref.familiar()})
 
@@ -271,7 +272,7 @@ class ImageService:
             diff_ids = []
             if reader.peek(1):  # an empty body imports an image without layers
                 diff_ids.append(staging.stage_layer(reader, None)["diff_id"])  # type: ignore[arg-type]
-            created = views.rfc3339_now()
+            created = rfc3339()
             config = {
                 "architecture": archive.host_arch(),
                 "comment": message,

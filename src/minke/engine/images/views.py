@@ -6,37 +6,23 @@ Pure functions of their inputs; the service gathers the records and calls them.
 
 from __future__ import annotations
 
-import re
 import time
-from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
 from minke.engine.images.changes import empty_config
 from minke.engine.images.reference import Reference
 from minke.errors import InvalidParameter
-
-ZERO_TIME = "0001-01-01T00:00:00Z"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+from minke.units import ZERO_TIME, parse_go_duration, parse_rfc3339
 
 
 def parse_time(text: str) -> float:
-    """Unix seconds from an RFC 3339 time as Docker writes ``created`` (nanoseconds allowed);
-    0 for anything else."""
-    match = _RFC3339.fullmatch(text or "")
-    if match is None:
+    """Unix seconds of an image's ``created``; 0 when it is missing or malformed, as an
+    image config's ``created`` is optional."""
+    try:
+        return parse_rfc3339(text or "")
+    except ValueError:
         return 0.0
-    main, frac, zone = match.groups()
-    stamp = datetime.fromisoformat(main + ("+00:00" if zone == "Z" else zone)).timestamp()
-    return stamp + float("0." + (frac or "0"))
-
-
-def rfc3339_now() -> str:
-    ns = time.time_ns()
-    base = datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC)
-    return base.strftime("%Y-%m-%dT%H:%M:%S") + f".{ns % 1_000_000_000:09d}Z"
 
 
 def parse_until(text: str, now: float | None = None) -> float:
@@ -47,9 +33,9 @@ def parse_until(text: str, now: float | None = None) -> float:
         return float(text)
     except ValueError:
         pass
-    if re.fullmatch(rf"(?:{_DURATION.pattern})+", text):
-        seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(text))
-        return now - seconds
+    ns = parse_go_duration(text)
+    if ns is not None:
+        return now - ns / 1e9
     stamp = parse_time(text)
     if stamp == 0.0:
         raise InvalidParameter(f"invalid value for until: {text!r}")

@@ -51,6 +51,11 @@ class Runc(OCIRuntime):
         await self._run("kill", *flags, container_id, str(int(signal)))
 
     async def delete(self, container_id: str, *, force: bool = False) -> None:
+        if not (self.root / container_id).exists():
+            # runc keeps a container's state in <root>/<id>: without it there is nothing to
+            # delete, and the engine calls delete on every start and cleanup path, so skip
+            # spawning runc just to hear "does not exist".
+            return
         flags = ["--force"] if force else []
         try:
             await self._run("delete", *flags, container_id)

@@ -16,10 +16,11 @@ import os
 from typing import Any
 
 from minke.engine.events import EventBus
+from minke.engine.fsutil import directory_size
 from minke.engine.state import StateDB
 from minke.engine.volumes import hostmounts, local
 from minke.engine.volumes.mountpoint import MountPoint, validate_volume_name
-from minke.engine.volumes.store import Doc, VolumeStore, directory_size, public
+from minke.engine.volumes.store import Doc, VolumeStore, public
 from minke.errors import Conflict, InvalidParameter, NotFound
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from minke.engine.fsutil import fsync_dir
 from minke.engine.state import StateDB
 from minke.errors import Conflict, NotFound
 
@@ -69,7 +70,7 @@ class VolumeStore:
             raise Conflict(f"create {name}: volume name is already in use")
         data = self.data(name)
         data.mkdir(parents=True, exist_ok=True, mode=0o755)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         doc: Doc = {
             "Name": name, "Driver": driver, "Mountpoint": str(data),
             "CreatedAt": rfc3339_seconds(), "Labels": labels or None,
@@ -140,43 +141,3 @@ def public(doc: Doc) -> Doc:
     """The Volume object of Docker's API for a record."""
     return {key: doc[key] for key in
             ("CreatedAt", "Driver", "Labels", "Mountpoint", "Name", "Options", "Scope")}
-
-
-def directory_size(path: Path) -> int:
-    """Bytes in regular files under ``path``, each inode counted once (Docker's
-    ``directory.Size``); links are not followed and other mounts are not crossed."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    try:
-        root_dev = path.stat().st_dev
-    except OSError:
-        return 0
-    stack = [str(path)]
-    while stack:
-        current = stack.pop()
-        try:
-            entries = list(os.scandir(current))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                if st.st_dev == root_dev:
-                    stack.append(entry.path)
-            elif entry.is_file(follow_symlinks=False):
-                key = (st.st_dev, st.st_ino)
-                if key not in seen:
-                    seen.add(key)
-                    total += st.st_size
-    return total
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

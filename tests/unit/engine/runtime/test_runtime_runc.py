@@ -51,7 +51,10 @@ async def test_command_lines(fake):
     assert argv(fake) == ["--root", root, "start", "c1"]
     await fake.kill("c1", 15, all_processes=True)
     assert argv(fake) == ["--root", root, "kill", "--all", "c1", "15"]
+    (fake.root / "c1").mkdir(parents=True)  # runc's state dir: the container exists
     await fake.delete("c1", force=True)
+    assert argv(fake) == ["--root", root, "delete", "--force", "c1"]
+    await fake.delete("never-created")  # no state dir: runc is not even run
     assert argv(fake) == ["--root", root, "delete", "--force", "c1"]
     await fake.pause("c1")
     assert argv(fake)[2:] == ["pause", "c1"]

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from minke.engine.events import EventBus
+from minke.engine.fsutil import directory_size
 from minke.engine.state import StateDB
 from minke.engine.volumes import local
 from minke.engine.volumes.mountpoint import MountPoint
 from minke.engine.volumes.service import VolumeService
-from minke.engine.volumes.store import VolumeStore, directory_size
+from minke.engine.volumes.store import VolumeStore
 from minke.errors import Conflict, InvalidParameter, NotFound, NotSupported
 
 
