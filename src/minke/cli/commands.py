@@ -158,8 +158,15 @@ def main_help() -> str:
         f"Management Commands:\n{rows(sorted(groups), groups)}\n"
         f"Commands:\n{rows(other, verbs)}\n"
         "Global Options:\n"
-        "  -H, --host string   Daemon socket to connect to\n"
-        "  -v, --version       Print version information and quit\n\n"
+        "  -H, --host string        Daemon socket to connect to\n"
+        "      --tls                Use TLS; implied by --tlsverify\n"
+        "      --tlscacert string   Trust certs signed only by this CA "
+        "(default \"~/.docker/ca.pem\")\n"
+        "      --tlscert string     Path to TLS certificate file "
+        "(default \"~/.docker/cert.pem\")\n"
+        "      --tlskey string      Path to TLS key file (default \"~/.docker/key.pem\")\n"
+        "      --tlsverify          Use TLS and verify the remote\n"
+        "  -v, --version            Print version information and quit\n\n"
         "Run 'minke COMMAND --help' for more information on a command.\n"
     )
 

@@ -42,6 +42,7 @@ class Context:
     def __init__(self, host: str | None = None, stdout: IO[str] | None = None,
                  stderr: IO[str] | None = None) -> None:
         self.host = host
+        self.tls: dict[str, bool | str] = {}  # the global TLS flags, for resolve_host
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self._client: APIClient | None = None
@@ -51,7 +52,7 @@ class Context:
         if self._client is None:
             from minke.client import APIClient, resolve_host
 
-            self._client = APIClient(resolve_host(self.host))
+            self._client = APIClient(resolve_host(self.host, **self.tls))  # type: ignore[arg-type]
         return self._client
 
     def err(self, message: str) -> None:

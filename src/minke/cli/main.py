@@ -50,6 +50,8 @@ def _dispatch(ctx: Context, args: list[str]) -> int:
             ctx.host, i = arg.partition("=")[2], i + 1
         elif arg.startswith("-H"):
             ctx.host, i = arg[2:], i + 1
+        elif arg.partition("=")[0] in TLS_FLAGS:
+            i = _tls_flag(ctx, args, i)
         elif arg in ("-h", "--help"):
             ctx.stdout.write(main_help())
             return 0
@@ -82,6 +84,34 @@ def _dispatch(ctx: Context, args: list[str]) -> int:
         raise CLIError(f"minke: unknown command: minke {name}\n\n"
                        "Run 'minke --help' for more information", 1)
     return _run_verb(ctx, name, verb.module, prog, verb.usage, verb.summary, rest, defaults)
+
+
+# docker's global TLS flags → the keyword resolve_host takes; booleans take "=false".
+TLS_FLAGS = {"--tls": "tls", "--tlsverify": "tlsverify", "--tlscacert": "cacert",
+             "--tlscert": "cert", "--tlskey": "key"}
+
+
+def _tls_flag(ctx: Context, args: list[str], i: int) -> int:
+    """Record the TLS flag at ``args[i]``; the index of the next argument."""
+    name, eq, value = args[i].partition("=")
+    key = TLS_FLAGS[name]
+    if key in ("tls", "tlsverify"):
+        if not eq:
+            ctx.tls[key] = True
+        elif value.lower() in ("1", "t", "true"):
+            ctx.tls[key] = True
+        elif value.lower() in ("0", "f", "false"):
+            ctx.tls[key] = False
+        else:
+            raise CLIError(f'invalid argument "{value}" for "{name}" flag: parse error\n'
+                           "See 'minke --help'.", 125)
+        return i + 1
+    if not eq:
+        if i + 1 >= len(args):
+            raise CLIError(f"flag needs an argument: {name}\nSee 'minke --help'.", 125)
+        value, i = args[i + 1], i + 1
+    ctx.tls[key] = value
+    return i + 1
 
 
 def _run_verb(ctx: Context, name: str, module_name: str, prog: str, usage: str,

@@ -19,7 +19,7 @@ from . import framing
 from .hijack import HijackedConnection, hijack
 from .http11 import ProtocolError
 from .http11 import Response as RawResponse
-from .transport import ConnectionFailed, Host, HostConnection, error_message
+from .transport import ConnectionFailed, Host, HostConnection, connection_failed, error_message
 
 # typing is imported only by type checkers: it costs milliseconds of CLI start-up.
 TYPE_CHECKING = False
@@ -145,7 +145,7 @@ class APIClient:
         except ConnectionFailed:
             raise
         except (OSError, ProtocolError) as exc:
-            raise ConnectionFailed(self.host.url, str(exc)) from exc
+            raise connection_failed(self.host, exc) from exc
         finally:
             conn.close()
 
@@ -178,7 +178,7 @@ class APIClient:
             raise
         except (OSError, ProtocolError) as exc:
             conn.close()
-            raise ConnectionFailed(self.host.url, str(exc)) from exc
+            raise connection_failed(self.host, exc) from exc
 
     def _response(self, conn: HostConnection) -> RawResponse:
         """The answer to the request sent on ``conn``; failures raised as minke errors."""
@@ -186,7 +186,7 @@ class APIClient:
             response = conn.getresponse()
         except (OSError, ProtocolError) as exc:
             conn.close()
-            raise ConnectionFailed(self.host.url, str(exc)) from exc
+            raise connection_failed(self.host, exc) from exc
         if response.status >= 400:
             raw = response.read()
             raise httperrors.from_status(response.status, error_message(raw, response.status))

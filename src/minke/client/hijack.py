@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from minke import httperrors
 
 from .http11 import ProtocolError, Reader, Response
-from .transport import Host, error_message, open_socket
+from .tls import shutdown_write
+from .transport import Host, connection_failed, error_message, open_socket
 
 READ_SIZE = 32 * 1024
 
@@ -55,7 +56,7 @@ class HijackedConnection:
             return
         self._write_closed = True
         try:
-            self.sock.shutdown(socket.SHUT_WR)
+            shutdown_write(self.sock)
         except OSError:
             pass  # already closed by the server
 
@@ -98,12 +99,14 @@ def hijack(
             "Upgrade: tcp\r\n"
             "\r\n"
         ).encode("latin-1") + body
-        sock.sendall(request)
         reader = Reader(sock)
         try:
+            sock.sendall(request)
             status, headers = reader.read_head()
         except ProtocolError as exc:
             raise httperrors.from_status(500, f"upgrade failed: {exc}") from exc
+        except OSError as exc:  # a refused TLS certificate shows on the first read
+            raise connection_failed(host, exc) from exc
         if status in (101, 200):
             return HijackedConnection(sock, reader.buffer, headers)
         raw = _read_error_body(reader, headers, status)
