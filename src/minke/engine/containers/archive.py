@@ -9,11 +9,11 @@ or ``/.``, and a PUT destination must be an existing directory (a symlink to one
 Nothing ever leaves the container's root: every lookup is ``openat2(RESOLVE_IN_ROOT)`` from
 a descriptor of that root, so ``..`` stops at it and symlinks, absolute ones included,
 resolve inside it, whatever a process in the container does meanwhile; the tar is written
-from descriptors (no path string is re-resolved), and extraction is the image layer
-extractor's (``images.extract``), whose every write is relative to a descriptor already
-known to be inside. A running container is read and written through ``/proc/<pid>/root``
-(its own view, with its mounts); a stopped one through its root filesystem mounted for the
-duration (``ContainerService.mounted_rootfs``).
+from descriptors (no path string is re-resolved), and extraction (``untar``: the whole
+archive checked before anything is written) is the image layer extractor's, whose every
+write is relative to a descriptor already known to be inside. A running container is read
+and written through ``/proc/<pid>/root`` (its own view, with its mounts); a stopped one
+through its root filesystem mounted for the duration (``ContainerService.mounted_rootfs``).
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from minke.engine.containers import untar
 from minke.engine.containers.rootfs import resolve_in_root, resolve_user
 from minke.engine.events import EventBus
 from minke.engine.images._streams import AsyncSink, AsyncSource
-from minke.engine.images.extract import WHITEOUT_PREFIX, LayerExtractor, clean, openat2
+from minke.engine.images.extract import clean, openat2
 from minke.errors import Forbidden, InvalidParameter, NotFound
 
 if TYPE_CHECKING:
@@ -202,48 +203,6 @@ class TreeTarWriter:
         return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
 
 
-class _CopyExtractor(LayerExtractor):
-    """The layer extractor without layer semantics: ``.wh.`` names are plain files, and
-    Docker's ``noOverwriteDirNonDir`` and ``copyUIDGID`` apply."""
-
-    def __init__(self, root: Path, *, no_overwrite_dir_non_dir: bool,
-                 owner: tuple[int, int] | None, dest: str) -> None:
-        super().__init__(root, allow_devices=True)
-        self.no_overwrite_dir_non_dir = no_overwrite_dir_non_dir
-        self.owner = owner
-        self.dest = dest
-
-    def _entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-        if self.owner is not None:
-            member.uid, member.gid = self.owner
-        parts = clean(member.name)
-        if not parts:
-            return super()._entry(tar, member)
-        parent = self._open_dir(parts[:-1])
-        try:
-            if self.no_overwrite_dir_non_dir:
-                self._check_overwrite(parent, parts, member)
-            if parts[-1].startswith(WHITEOUT_PREFIX):
-                self._create(tar, member, parent, parts[-1])
-                return
-        finally:
-            os.close(parent)
-        super()._entry(tar, member)
-
-    def _check_overwrite(self, parent: int, parts: list[str], member: tarfile.TarInfo) -> None:
-        try:
-            st = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
-        except FileNotFoundError:
-            return
-        where = os.path.join(self.dest, *parts)
-        if stat.S_ISDIR(st.st_mode) and not member.isdir():
-            raise InvalidParameter(
-                f'cannot overwrite directory "{where}" with non-directory "{member.name}"')
-        if not stat.S_ISDIR(st.st_mode) and member.isdir():
-            raise InvalidParameter(
-                f'cannot overwrite non-directory "{where}" with directory "{member.name}"')
-
-
 class ContainerArchive:
     """The archive endpoints over a ``ContainerService``."""
 
@@ -318,37 +277,29 @@ class ContainerArchive:
                 owner = (user.uid, user.gid)
             source = AsyncSource(body, asyncio.get_running_loop())
             await asyncio.to_thread(
-                self._put_sync, root, path, ref, source, no_overwrite_dir_non_dir, owner)
+                self._put_sync, root, path, ref, source, no_overwrite_dir_non_dir, owner,
+                self._containers.paths(record["Id"])["dir"])
         self._event(record, "extract-to-dir")
 
     @staticmethod
-    def _put_sync(root: Path, path: str, ref: str, source: BinaryIO,
-                  no_overwrite: bool, owner: tuple[int, int] | None) -> None:
-        parts = clean(path)
-        rootfd = os.open(root, O_PATH_DIR)
+    def _put_sync(root: Path, path: str, ref: str, source: BinaryIO, no_overwrite: bool,
+                  owner: tuple[int, int] | None, spool_dir: Path) -> None:
+        extractor = untar.CopyExtractor(root, owner=owner)
         try:
             try:
-                # The destination's last element is followed: a symlink to a directory is one.
-                dest = openat2(rootfd, "/".join(parts) or ".", os.O_PATH | os.O_CLOEXEC, IN_ROOT)
+                extractor.locate(path)
             except OSError as exc:
                 if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                     raise NotFound(
                         f"Could not find the file {path} in container {ref}") from None
                 raise InvalidParameter(f"{path}: {exc.strerror}") from None
-            try:
-                if not stat.S_ISDIR(os.fstat(dest).st_mode):
-                    raise InvalidParameter(f"extraction point is not a directory: {path}")
-                extractor = _CopyExtractor(Path(f"/proc/self/fd/{dest}"),
-                                           no_overwrite_dir_non_dir=no_overwrite, owner=owner,
-                                           dest="/" + "/".join(parts))
-                try:
-                    extractor.apply(source)
-                finally:
-                    extractor.close()
-            finally:
-                os.close(dest)
+            with untar.spool(source, spool_dir) as archive:
+                if archive.seek(0, os.SEEK_END) == 0:
+                    return  # an empty body: nothing to extract, as Docker takes it
+                extractor.check(archive, no_overwrite=no_overwrite)
+                extractor.apply(archive)
         finally:
-            os.close(rootfd)
+            extractor.close()
 
     def _event(self, record: Record, action: str) -> None:
         attrs = {"image": record["Config"]["Image"], "name": record["Name"].lstrip("/"),

@@ -16,6 +16,7 @@ import copy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from minke.engine.containers.config import merge_env
 from minke.engine.containers.health import merge as merge_healthcheck
 from minke.engine.events import EventBus
 from minke.engine.images import layerdiff
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
 Config = dict[str, Any]
 
 
-def _key(item: str) -> str:
-    return item.split("=", 1)[0]
-
-
 def merge(user: Config, container: Config) -> Config:
     """moby's ``merge(userConf, imageConf)``: what ``user`` leaves empty comes from
     ``container``; Env, ExposedPorts, Labels and Volumes are unions (``user`` wins)."""
@@ -41,9 +38,7 @@ def merge(user: Config, container: Config) -> Config:
         out["User"] = container.get("User") or ""
     out["ExposedPorts"] = {**(container.get("ExposedPorts") or {}),
                            **(out.get("ExposedPorts") or {})} or None
-    env = list(out.get("Env") or [])
-    keys = {_key(e) for e in env}
-    out["Env"] = env + [e for e in container.get("Env") or [] if _key(e) not in keys] or None
+    out["Env"] = merge_env(container.get("Env") or [], out.get("Env") or []) or None
     out["Labels"] = {**(container.get("Labels") or {}), **(out.get("Labels") or {})}
     if not out.get("Entrypoint"):
         if not out.get("Cmd"):

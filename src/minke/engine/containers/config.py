@@ -8,9 +8,10 @@ runtimes or mounts; ``spec.py`` turns a record into an OCI runtime spec.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
-from minke.errors import InvalidParameter
+from minke.errors import Conflict, InvalidParameter, NotSupported
 from minke.units import ZERO_TIME, rfc3339
 
 __all__ = ["ZERO_TIME", "rfc3339"]  # re-exported: records' times are written with them
@@ -20,9 +21,11 @@ DEFAULT_STOP_TIMEOUT = 10  # s, Docker's default for `docker stop`
 
 # The local log is written by conmon in its k8s-file format and read back by `docker logs`;
 # it is offered under Docker's default driver name because clients branch on that name
-# (docker-py's `containers.run` reads output only for json-file and journald).
+# (docker-py's `containers.run` reads output only for json-file and journald). "none"
+# stores nothing: output reaches attached clients only.
 DEFAULT_LOG_DRIVER = "json-file"
-LOG_DRIVERS = ("json-file", "k8s-file")
+NO_LOG_DRIVER = "none"
+LOG_DRIVERS = ("json-file", "k8s-file", NO_LOG_DRIVER)
 RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
 
 Record = dict[str, Any]
@@ -38,16 +41,20 @@ def _list_or_none(value: Any, field: str) -> list[str] | None:
     return list(value)
 
 
+def env_key(item: str) -> str:
+    """The name of an environment entry ("A=1" → "A"; "A", which unsets A, → "A")."""
+    return item.partition("=")[0]
+
+
 def merge_env(image_env: list[str], request_env: list[str]) -> list[str]:
-    """The image's environment overridden, key by key, by the request's (order kept)."""
-    merged: dict[str, str] = {}
-    for item in [*image_env, *request_env]:
-        key = item.split("=", 1)[0]
-        if not key:
+    """moby's merge of ``Config.Env``: the request's entries as sent (duplicates, and entries
+    without "=" that unset a variable, included), then the image's whose name the request
+    does not use. Only a request entry without a name is refused, as moby's ValidateEnv."""
+    for item in request_env:
+        if not env_key(item):
             raise InvalidParameter(f"invalid environment variable: {item}")
-        merged.pop(key, None)
-        merged[key] = item
-    return list(merged.values())
+    names = {env_key(item) for item in request_env}
+    return [*request_env, *(item for item in image_env if env_key(item) not in names)]
 
 
 def build_config(request: dict[str, Any], image_config: dict[str, Any]) -> dict[str, Any]:
@@ -144,6 +151,21 @@ def build_host_config(request: dict[str, Any] | None) -> dict[str, Any]:
     return host
 
 
+def log_file(record: Record) -> Path | None:
+    """The file the container's output is logged to; None when its driver stores nothing."""
+    return Path(record["LogPath"]) if record.get("LogPath") else None
+
+
+def readable_log(record: Record) -> Path:
+    """The log ``docker logs`` reads, or Docker's refusal (moby ``ContainerLogs``)."""
+    if record["State"]["Status"] == "removing" or record["State"].get("Dead"):
+        raise Conflict("can not get logs from container which is dead or marked for removal")
+    path = log_file(record)
+    if path is None:
+        raise NotSupported("configured logging driver does not support reading")
+    return path
+
+
 def new_record(
     *, container_id: str, name: str, image_id: str, image_config: dict[str, Any],
     request: dict[str, Any], paths: dict[str, str],
@@ -170,7 +192,7 @@ def new_record(
         "ResolvConfPath": paths["resolv.conf"],
         "HostnamePath": paths["hostname"],
         "HostsPath": paths["hosts"],
-        "LogPath": paths["log"],
+        "LogPath": "" if host_config["LogConfig"]["Type"] == NO_LOG_DRIVER else paths["log"],
         "Name": "/" + name,
         "RestartCount": 0,
         "Driver": "overlay2",

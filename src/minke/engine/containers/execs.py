@@ -106,7 +106,7 @@ class ExecService:
             host_config = {**host_config, "Privileged": True}
         proc = process(
             {**record, "HostConfig": host_config}, user,
-            args=config["Cmd"], env=process_env(record, config.get("Env") or []),
+            args=config["Cmd"], env=process_env(record, config.get("Env") or [], tty=use_tty),
             cwd=config.get("WorkingDir") or record["Config"].get("WorkingDir") or "/",
             tty=use_tty,
         )

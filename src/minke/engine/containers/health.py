@@ -242,7 +242,7 @@ class HealthChecks(ContainerExtension):
             config = record["Config"]
             user = resolve_user(paths["rootfs"], config.get("User") or "",
                                 record["HostConfig"].get("GroupAdd"))
-            proc = process(record, user, args=argv, env=process_env(record),
+            proc = process(record, user, args=argv, env=process_env(record, tty=False),
                            cwd=config.get("WorkingDir") or "/", tty=False)
             session = await self.containers.monitor.exec(
                 container_id=cid, exec_id=exec_id, bundle=paths["bundle"], process=proc,

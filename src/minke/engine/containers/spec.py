@@ -43,26 +43,41 @@ DEFAULT_DEVICE_RULES = [
 ]
 
 
-def process_env(record: dict[str, Any], extra: list[str] | None = None) -> list[str]:
-    """Docker's container environment: PATH, HOSTNAME, TERM first, then Config.Env replacing
-    or appending by key (moby ``CreateDaemonEnvironment``), then ``extra`` likewise."""
+def replace_or_append_env(defaults: list[str], overrides: list[str]) -> list[str]:
+    """moby's ``ReplaceOrAppendEnvValues``: each override replaces the default of its name or
+    is appended; one without "=" unsets the default of its name and is otherwise dropped
+    (runc refuses an entry without "="). Only ``defaults`` are looked up, so an override
+    never replaces or unsets an earlier override."""
+    env: list[str | None] = list(defaults)
+    index = {item.partition("=")[0]: i for i, item in enumerate(defaults)}
+    for item in overrides:
+        name, has_value, _ = item.partition("=")
+        i = index.get(name)
+        if not has_value:
+            if i is not None:
+                env[i] = None
+        elif i is not None:
+            env[i] = item
+        else:
+            env.append(item)
+    return [item for item in env if item is not None]
+
+
+def process_env(
+    record: dict[str, Any], extra: list[str] | None = None, *, tty: bool | None = None
+) -> list[str]:
+    """Docker's process environment (moby ``CreateDaemonEnvironment``): PATH, HOSTNAME and,
+    with a TTY, TERM, with ``Config.Env`` over them; for an exec, its ``extra`` env over that
+    and ``tty`` the exec's own (Docker gives an exec with a TTY TERM in any container)."""
     config = record["Config"]
-    env = [
+    defaults = [
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         f"HOSTNAME={config['Hostname']}",
     ]
-    if config.get("Tty"):
-        env.append("TERM=xterm")
-    for source in (config.get("Env") or [], extra or []):
-        for item in source:
-            key = item.split("=", 1)[0]
-            for i, existing in enumerate(env):
-                if existing.split("=", 1)[0] == key:
-                    env[i] = item
-                    break
-            else:
-                env.append(item)
-    return env
+    if config.get("Tty") if tty is None else tty:
+        defaults.append("TERM=xterm")
+    env = replace_or_append_env(defaults, config.get("Env") or [])
+    return env if extra is None else replace_or_append_env(env, extra)
 
 
 def process(

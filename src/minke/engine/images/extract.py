@@ -103,12 +103,18 @@ def _refuse(member: tarfile.TarInfo | str, why: str) -> InvalidParameter:
 class LayerExtractor:
     """Applies the entries of one layer tar to ``root``; ``size`` sums regular files."""
 
+    # How paths are resolved from the root; a layer never crosses into another mount.
+    resolve = _IN_ROOT
+
     def __init__(self, root: Path, *, allow_devices: bool = True) -> None:
         self.root = root
         self.allow_devices = allow_devices
         self.size = 0
-        self._root_real = os.path.realpath(root)
         self._rootfd = os.open(root, _DIR_FLAGS)
+        # The root named as the kernel names every directory below it (``_relparts``), not
+        # by realpath(): a root reached through /proc/<pid>/root lies in another mount
+        # namespace, where it is "/" and realpath() of its host-side name means nothing.
+        self._root_real = os.readlink(f"/proc/self/fd/{self._rootfd}")
         self._dir_times: dict[str, int] = {}
 
     def close(self) -> None:
@@ -138,7 +144,7 @@ class LayerExtractor:
         """A descriptor of directory ``parts`` resolved inside the root, made if missing."""
         path = "/".join(parts) or "."
         try:
-            return openat2(self._rootfd, path, _DIR_FLAGS, _IN_ROOT)
+            return openat2(self._rootfd, path, _DIR_FLAGS, self.resolve)
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise _refuse(path, f"cannot open parent directory: {exc.strerror}") from None
@@ -164,16 +170,17 @@ class LayerExtractor:
     def _open_existing_dir(self, parts: list[str]) -> int:
         path = "/".join(parts) or "."
         try:
-            return openat2(self._rootfd, path, _DIR_FLAGS, _IN_ROOT)
+            return openat2(self._rootfd, path, _DIR_FLAGS, self.resolve)
         except OSError as exc:
             raise _refuse(path, f"cannot resolve: {exc.strerror}") from None
 
     def _relparts(self, fd: int) -> list[str]:
         """The path of the open directory ``fd`` relative to the root."""
         real = os.readlink(f"/proc/self/fd/{fd}")
-        if real != self._root_real and not real.startswith(self._root_real + "/"):
+        base = self._root_real.rstrip("/")  # "" for a root that is "/" in its namespace
+        if real != self._root_real and not real.startswith(base + "/"):
             raise _refuse(real, "resolved outside the layer root")  # cannot happen with openat2
-        return clean(real[len(self._root_real) :])
+        return clean(real[len(base) :])
 
     # -- entries --------------------------------------------------------------------------
 

@@ -54,9 +54,13 @@ def test_no_command_is_an_error() -> None:
         record({}, {**IMAGE, "Cmd": None})
 
 
-def test_env_overrides_by_key_and_keeps_order() -> None:
-    env = record({"Env": ["A=req", "B=1"]})["Config"]["Env"]
-    assert env == ["PATH=/usr/bin:/bin", "A=req", "B=1"]
+def test_env_merges_as_moby() -> None:
+    # The request's entries first, as sent; then the image's whose name it does not use.
+    env = record({"Env": ["A=req", "B=1", "B=2", "MAYBE"]})["Config"]["Env"]
+    assert env == ["A=req", "B=1", "B=2", "MAYBE", "PATH=/usr/bin:/bin"]
+    assert record({})["Config"]["Env"] == IMAGE["Env"]
+    with pytest.raises(InvalidParameter, match="invalid environment variable: =x"):
+        record({"Env": ["=x"]})
 
 
 def test_labels_and_ports_merge_with_image() -> None:

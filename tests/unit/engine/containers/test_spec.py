@@ -28,11 +28,30 @@ def test_cap_add_and_drop() -> None:
 def test_env_order_matches_docker() -> None:
     r = record({"Env": ["HOSTNAME=over", "X=1"], "Tty": True})
     env = spec.process_env(r)
-    assert env[0].startswith("PATH=")
-    assert env[1] == "HOSTNAME=over"
-    assert env[2] == "TERM=xterm"
-    assert env[-1] == "X=1"
-    assert spec.process_env(r, ["X=2"])[-1] == "X=2"
+    assert env == ["PATH=/usr/bin:/bin", "HOSTNAME=over", "TERM=xterm", "X=1", "A=image"]
+    assert spec.process_env(r, ["X=2"])[3] == "X=2"
+
+
+def test_env_entries_without_a_value_unset_as_in_docker() -> None:
+    # Compose sends `environment: [MAYBE]` as "MAYBE" when the client has no MAYBE: Docker
+    # keeps it in Config.Env but never hands runc an entry without "=" (moby
+    # ReplaceOrAppendEnvValues): it unsets a daemon default of that name, else is dropped.
+    r = record({"Env": ["MAYBE", "HOSTNAME", "A=1", "A"]})
+    assert r["Config"]["Env"][:4] == ["MAYBE", "HOSTNAME", "A=1", "A"]
+    env = spec.process_env(r)
+    assert all("=" in item for item in env)
+    assert not any(item.startswith(("HOSTNAME=", "MAYBE")) for item in env)
+    assert "A=1" in env  # only the daemon's defaults are unset, not earlier Config.Env
+
+
+def test_exec_env_without_a_value_unsets_the_containers() -> None:
+    r = record({"Env": ["B=2", "C=3"]})
+    env = spec.process_env(r, ["B", "D=4", "PATH", "NOPE"])
+    assert "B=2" not in env and "C=3" in env and "D=4" in env
+    assert not any(item.startswith(("PATH=", "NOPE")) for item in env)
+    # An exec with a TTY gets TERM even in a container without one, as Docker's does.
+    assert "TERM=xterm" in spec.process_env(r, [], tty=True)
+    assert "TERM=xterm" not in spec.process_env(r, [])
 
 
 def test_runtime_spec_shape() -> None:
