@@ -89,14 +89,17 @@ class HijackedConnection(asyncio.Protocol):
 
 
 async def hijack(
-    request: web.Request, content_type: str
+    request: web.Request, content_type: str, *, upgrade_to: str = "tcp"
 ) -> tuple[web.StreamResponse, HijackedConnection]:
     """Answer 101 (or 200 for a client that did not ask to upgrade) and take the connection.
+    ``upgrade_to`` is the protocol the client asks for (``h2c`` for BuildKit's endpoints).
 
     The handler must return the response object after it has closed the connection."""
-    upgrade = request.headers.get("Upgrade", "").lower() == "tcp"
+    upgrade = request.headers.get("Upgrade", "").lower() == upgrade_to
     if upgrade:
-        headers = {"Content-Type": content_type, "Connection": "Upgrade", "Upgrade": "tcp"}
+        headers = {"Connection": "Upgrade", "Upgrade": upgrade_to}
+        if content_type:
+            headers["Content-Type"] = content_type
         response = web.StreamResponse(status=101, reason="UPGRADED", headers=headers)
     else:
         response = web.StreamResponse(status=200, headers={"Content-Type": content_type})

@@ -1,4 +1,5 @@
-"""``POST /build`` (the classic builder's protocol, ``version=1``) and ``POST /build/prune``.
+"""``POST /build`` (the classic builder's protocol, ``version=1``; ``version=2`` is BuildKit's,
+served by ``routes/buildkit.py``) and ``POST /build/prune``.
 
 Handlers parse and encode only; ``engine(request).builder`` does the work. The response is
 a chunked JSON stream opened at the builder's first document: an error before it (a bad
@@ -8,13 +9,12 @@ dockerd answers; after it, errors go in-band.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
 from minke.api.keys import engine
-from minke.api.params import qbool, qstr
+from minke.api.params import decode_json, qbool, qstr
 from minke.api.routing import Routes
 from minke.api.streams import JSONLines
 from minke.engine.build.builder import BuildOptions
@@ -30,10 +30,7 @@ def _json_map(request: web.Request, name: str) -> dict[str, Any]:
     raw = qstr(request, name)
     if not raw:
         return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidParameter(f"invalid {name}: {exc}") from None
+    value = decode_json(raw, f"invalid {name}")
     if not isinstance(value, dict):
         raise InvalidParameter(f"invalid {name}: expected a JSON object")
     return value
@@ -41,11 +38,8 @@ def _json_map(request: web.Request, name: str) -> dict[str, Any]:
 
 def options_from(request: web.Request) -> BuildOptions:
     version = qstr(request, "version") or "1"
-    if version != "1":
-        raise NotSupported(
-            f"builder version {version} (BuildKit) is not supported; use the classic "
-            "builder (DOCKER_BUILDKIT=0)"
-        )
+    if version not in ("1", "2"):
+        raise NotSupported(f"builder version {version} is not supported (1 and 2 are)")
     build_args = _json_map(request, "buildargs")
     labels = _json_map(request, "labels")
     return BuildOptions(
@@ -65,6 +59,10 @@ def options_from(request: web.Request) -> BuildOptions:
 @routes.post("/build")
 async def build(request: web.Request) -> web.StreamResponse:
     options = options_from(request)
+    if qstr(request, "version") == "2":  # BuildKit's: the context comes through a session
+        from minke.api.routes.buildkit import build_v2
+
+        return await build_v2(request, options)
     remote = qstr(request, "remote") or ""
     lines = JSONLines(request)
     started = False

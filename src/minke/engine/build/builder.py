@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,10 @@ from minke.engine.images.reference import parse as parse_ref
 from minke.errors import InvalidParameter, MinkeError, NoSuchImage
 
 log = logging.getLogger(__name__)
+
+SecretSource = Callable[[str], Awaitable[bytes | None]]
+# (agent id, unix socket path, uid, gid, mode) → a closer, or None: the client has no such agent
+SshSource = Callable[[str, Path, int, int, int], Awaitable[Callable[[], Awaitable[None]] | None]]
 
 PROXY_ARGS = (
     "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy",
@@ -57,6 +61,11 @@ class BuildOptions:
     quiet: bool = False
     network: str = "default"
     platform: str = ""
+    # BuildKit's API: the Dockerfile comes apart from the context, secrets and ssh agents
+    # from the client's session (``RUN --mount=type=secret|ssh``); the classic API has none.
+    dockerfile_data: bytes | None = None
+    secrets: SecretSource | None = None
+    ssh: SshSource | None = None
 
 
 @dataclass
@@ -84,7 +93,7 @@ class Build:
     """One build; ``run`` does it. Created by ``Builder.build``."""
 
     def __init__(self, engine: Any, root: Path, ctx: BuildContext, options: BuildOptions,
-                 out: BuildOutput) -> None:
+                 out: BuildOutput, cache: BuildCache | None = None) -> None:
         from minke.engine.build.steps import Steps
 
         self.engine = engine
@@ -93,7 +102,7 @@ class Build:
         self.ctx = ctx
         self.options = options
         self.out = out
-        self.cache = BuildCache(self.images)
+        self.cache = cache or BuildCache(self.images)
         self.stages: list[StageState] = []
         self.global_args: dict[str, str | None] = {}
         self.used_args: set[str] = set()
@@ -105,7 +114,9 @@ class Build:
 
     def prepare(self) -> tuple[list[ins.Stage], int]:
         name = self.options.dockerfile or "Dockerfile"
-        text = self.ctx.read(name)
+        text = self.options.dockerfile_data
+        if text is None:
+            text = self.ctx.read(name)
         if text is None:
             raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
         try:
@@ -270,6 +281,7 @@ class Builder:
     def __init__(self, engine: Any, root: Path) -> None:
         self.engine = engine
         self.root = root
+        self._cache: BuildCache | None = None
         self._sweep()
         shutil.rmtree(root / "tmp", ignore_errors=True)
         (root / "tmp").mkdir(parents=True, exist_ok=True)
@@ -299,17 +311,28 @@ class Builder:
         ``remote``: a tar or a Dockerfile over http(s), or a git repository); returns the
         image id. Errors raised before ``out.started`` are for the caller to report as a
         status; after it the caller sends them in-band (``BuildOutput.error``)."""
+        async def receive(workdir: Path) -> BuildContext:
+            if remote:
+                return await asyncio.to_thread(fetch_remote, remote, workdir, options)
+            source = AsyncSource(chunks, asyncio.get_running_loop())
+            return await asyncio.to_thread(
+                BuildContext.receive, source, workdir  # type: ignore[arg-type]
+            )
+
+        return await self.build_with(receive, options, out)
+
+    async def build_with(self, receive: Callable[[Path], Awaitable[BuildContext]],
+                         options: BuildOptions, out: BuildOutput) -> str:
+        """Run a build whose context ``receive(workdir)`` makes (BuildKit's API syncs it
+        from the client's session); returns the image id."""
         workdir = Path(tempfile.mkdtemp(dir=self.root / "tmp", prefix="build-"))
         ctx: BuildContext | None = None
         try:
-            if remote:
-                ctx = await asyncio.to_thread(fetch_remote, remote, workdir, options)
-            else:
-                source = AsyncSource(chunks, asyncio.get_running_loop())
-                ctx = await asyncio.to_thread(
-                    BuildContext.receive, source, workdir  # type: ignore[arg-type]
-                )
-            build = Build(self.engine, self.root, ctx, options, out)
+            ctx = await receive(workdir)
+            if self._cache is None:
+                # Read once: reading every image record costs more than a cached build.
+                self._cache = BuildCache(self.engine.images)
+            build = Build(self.engine, self.root, ctx, options, out, self._cache)
             return await build.run()
         finally:
             if ctx is not None:

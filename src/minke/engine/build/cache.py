@@ -25,8 +25,9 @@ def step_key(parent: str | None, parts: dict[str, Any]) -> str:
 
 
 class BuildCache:
-    """An index of (parent, key) → image id over the image records, read once per build
-    and kept up to date with the images the build commits."""
+    """An index of (parent, key) → image id over the image records, read once (the
+    builder keeps one for all its builds) and kept up to date with the images builds
+    commit; an entry whose image was removed since is dropped when looked up."""
 
     def __init__(self, images: ImageService) -> None:
         self._images = images

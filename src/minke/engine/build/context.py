@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import posixpath
 import re
 import shutil
+import stat
 import subprocess
 import tarfile
 import urllib.request
@@ -75,12 +77,14 @@ class BuildContext:
     """A spooled context tar and its index. Use from one worker thread at a time; ``close``
     deletes the spool file."""
 
-    def __init__(self, spool: Path) -> None:
+    def __init__(self, spool: Path | None, root: Path | None = None) -> None:
         self.spool = spool
-        self._tar = tarfile.open(spool, "r:")
+        self.root = root  # a directory context (BuildKit's file sync) instead of a tar
+        self._tar = tarfile.open(spool, "r:") if spool is not None else None
         self.entries: dict[str, tarfile.TarInfo] = {}  # clean path → member (last one wins)
         self.dirs: set[str] = {""}
-        for member in self._tar:
+        members = self._tar if self._tar is not None else _directory_members(root)
+        for member in members:
             name = clean(member.name)
             if not name:
                 continue
@@ -108,9 +112,16 @@ class BuildContext:
         except tarfile.TarError as exc:
             raise InvalidParameter(f"the build context is not a valid tar archive: {exc}") from None
 
+    @classmethod
+    def from_directory(cls, root: Path) -> BuildContext:
+        """A context read straight from ``root`` (which must not change while in use)."""
+        return cls(None, root)
+
     def close(self) -> None:
-        self._tar.close()
-        self.spool.unlink(missing_ok=True)
+        if self._tar is not None:
+            self._tar.close()
+        if self.spool is not None:
+            self.spool.unlink(missing_ok=True)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -119,10 +130,15 @@ class BuildContext:
         member = self.entries.get(clean(name))
         if member is None or not (member.isreg() or member.islnk()):
             return None
-        f = self._tar.extractfile(member)
-        return f.read() if f is not None else None
+        with self.open(member) as f:
+            return f.read()
 
     def open(self, member: tarfile.TarInfo) -> BinaryIO:
+        if self._tar is None:
+            assert self.root is not None
+            if not member.isreg():
+                raise InvalidParameter(f"{member.name}: not a regular file")
+            return open(self.root / member.name, "rb")  # noqa: SIM115
         f = self._tar.extractfile(member)
         if f is None:
             raise InvalidParameter(f"{member.name}: not a regular file")
@@ -220,6 +236,29 @@ class BuildContext:
                 cached = self._sums[key] = h.hexdigest()
             return head + cached
         return head
+
+
+def _directory_members(root: Path | None) -> Iterator[tarfile.TarInfo]:
+    """What a tar of ``root`` would hold, from ``lstat`` (regular files, directories,
+    symlinks; anything else is no build context material)."""
+    assert root is not None
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames) + sorted(filenames):
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            info = tarfile.TarInfo(os.path.relpath(full, root))
+            info.mode, info.mtime = stat.S_IMODE(st.st_mode), int(st.st_mtime)
+            info.uid, info.gid = st.st_uid, st.st_gid
+            if stat.S_ISDIR(st.st_mode):
+                info.type = tarfile.DIRTYPE
+            elif stat.S_ISLNK(st.st_mode):
+                info.type, info.linkname = tarfile.SYMTYPE, os.readlink(full)
+            elif stat.S_ISREG(st.st_mode):
+                info.size = st.st_size
+            else:
+                continue
+            yield info
 
 
 def _is_git(url: str) -> bool:

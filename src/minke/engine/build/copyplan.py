@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from minke.engine.build import fscopy
 from minke.engine.build.cache import step_key
-from minke.engine.build.context import CopyFailed, has_glob
+from minke.engine.build.context import CopyFailed, clean, has_glob
+from minke.engine.build.dockerignore import Matcher
 from minke.engine.build.expand import process_word
 from minke.engine.build.instructions import Instruction
 
@@ -48,6 +49,7 @@ class Source:
     mtime: float = 0.0
     image_id: str = ""
     digest: str = ""
+    keep: str = ""  # COPY --parents: the path kept under the destination
 
 
 @dataclass
@@ -116,6 +118,16 @@ async def plan_copy(steps: Steps, state: StageState, inst: Instruction, *, add: 
     chown = process_word(inst.flag("chown"), env, escape)
     chmod = fscopy.parse_chmod(inst.flag("chmod"))
     from_image = await build.resolve_image(from_, inst) if from_ else None
+    raw_excludes = inst.flags.get("exclude", [])
+    excludes = [process_word(e, env, escape) for e in
+                (raw_excludes if isinstance(raw_excludes, list) else [raw_excludes])]
+    try:
+        excluded = Matcher(excludes) if excludes else None
+    except ValueError as exc:
+        raise inst.error(f"invalid --exclude pattern: {exc}") from None
+    parents = inst.flag("parents") == "true"
+    if parents and from_:
+        raise inst.error("COPY --parents copies from the build context only in minke's builder")
 
     sources: list[Source] = []
     tmp = build.root / "tmp"
@@ -139,10 +151,19 @@ async def plan_copy(steps: Steps, state: StageState, inst: Instruction, *, add: 
                                   digest=hashlib.sha256(f"{from_image}:{src}".encode())
                                   .hexdigest()))
         else:
-            for name in build.ctx.sources(src, word):
+            # --parents keeps each source's path below the context root (or below a "/./"
+            # pivot in the source); --exclude drops what its patterns match.
+            pivot = src.split("/./", 1)[0] if parents and "/./" in src else ""
+            for name in build.ctx.sources(src.replace("/./", "/"), word):
+                if excluded is not None and excluded.excluded(name):
+                    continue
                 digest = await asyncio.to_thread(build.ctx.checksum, name)
-                sources.append(Source("context", name, digest=digest))
+                keep = clean(name[len(clean(pivot)):]) if pivot else name
+                sources.append(Source("context", name, digest=digest,
+                                      keep=keep if parents else ""))
     files = [s.path for s in sources if s.path is not None]
+    if parents and not dest_dir:
+        raise inst.error(f"{word} --parents needs a directory destination ending with /")
     if (len(sources) > 1 or any(has_glob(s) for s in srcs if from_)) and not dest_dir:
         for path in files:
             path.unlink(missing_ok=True)
@@ -163,14 +184,15 @@ async def plan_copy(steps: Steps, state: StageState, inst: Instruction, *, add: 
     key = step_key(state.image_id, {
         "created_by": created_by, "config": state.config, "dest": dest, "dest_dir": dest_dir,
         "chown": chown, "chmod": chmod, "sources": [(s.kind, s.name, s.digest) for s in sources],
-        "add": add,
+        "add": add, **({"excludes": excludes} if excludes else {}),
+        **({"parents": [s.keep for s in sources]} if parents else {}),
     })
 
     def write(root: Path) -> None:
         writer = fscopy.Writer(root, fscopy.resolve_owner(root, chown), chmod)
         into_dir = dest_dir or writer.is_dir(dest)
         for source in sources:
-            _write_source(build, writer, source, dest, into_dir, add=add)
+            _write_source(build, writer, source, dest, into_dir, add=add, excluded=excluded)
 
     return CopyPlan(key, created_by, write, files)
 
@@ -180,7 +202,7 @@ def _file_target(dest: str, into_dir: bool, name: str) -> str:
 
 
 def _write_source(build: Any, writer: fscopy.Writer, source: Source, dest: str,
-                  into_dir: bool, *, add: bool) -> None:
+                  into_dir: bool, *, add: bool, excluded: Matcher | None = None) -> None:
     if source.kind == "heredoc":
         data = source.data
         entry = fscopy.Entry("", "file", 0o644, time.time(), opener=lambda: io.BytesIO(data))
@@ -201,12 +223,20 @@ def _write_source(build: Any, writer: fscopy.Writer, source: Source, dest: str,
                 with ctx.open(member) as f:
                     writer.unpack(dest, f)
                 return
-        if is_file:
+        if source.keep:  # --parents
+            target = posixpath.join(dest, source.keep)
+            writer.makedirs(posixpath.dirname(target) if is_file else target)
+        elif is_file:
             target = _file_target(dest, into_dir, source.name)
         else:
             target = dest
             writer.makedirs(dest)
-        writer.write(target, fscopy.context_entries(ctx, source.name))
+        entries = fscopy.context_entries(ctx, source.name)
+        if excluded is not None and not is_file:
+            prefix = source.name + "/" if source.name else ""
+            entries = (e for e in entries if not e.rel or not excluded.excluded(e.rel)
+                       and not excluded.excluded(prefix + e.rel))
+        writer.write(target, entries)
     else:
         _write_from_image(build, writer, source, dest, into_dir)
 

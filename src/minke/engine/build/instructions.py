@@ -15,10 +15,10 @@ from minke.engine.build.parser import Dockerfile, Node, ParseError
 
 # instruction → flags it takes (value flags; booleans listed in BOOL_FLAGS)
 FLAGS: dict[str, set[str]] = {
-    "ADD": {"chown", "chmod", "link", "checksum", "keep-git-dir"},
+    "ADD": {"chown", "chmod", "link", "checksum", "keep-git-dir", "exclude"},
     "ARG": set(),
     "CMD": set(),
-    "COPY": {"from", "chown", "chmod", "link"},
+    "COPY": {"from", "chown", "chmod", "link", "parents", "exclude"},
     "ENTRYPOINT": set(),
     "ENV": set(),
     "EXPOSE": set(),
@@ -34,8 +34,8 @@ FLAGS: dict[str, set[str]] = {
     "VOLUME": set(),
     "WORKDIR": set(),
 }
-BOOL_FLAGS = {"link", "keep-git-dir"}
-MULTI_FLAGS = {"mount"}
+BOOL_FLAGS = {"link", "keep-git-dir", "parents"}
+MULTI_FLAGS = {"mount", "exclude"}
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
 
 

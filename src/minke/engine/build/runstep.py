@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import posixpath
 import re
 import secrets
 import shutil
@@ -58,17 +60,40 @@ def parse_mount(spec: str) -> RunMount:
         fields[key] = value
     kind = fields.pop("type", "bind")
     target = fields.pop("target", "") or fields.pop("dst", "") or fields.pop("destination", "")
-    if kind not in ("cache", "bind", "tmpfs"):
-        raise InvalidParameter(f"unsupported mount type {kind!r} (cache, bind and tmpfs are)")
+    if kind not in ("cache", "bind", "tmpfs", "secret", "ssh"):
+        raise InvalidParameter(
+            f"unsupported mount type {kind!r} (cache, bind, tmpfs, secret and ssh are)"
+        )
+    mount_id = fields.pop("id", "")
+    if kind == "ssh":
+        # The target defaults to /run/buildkit/ssh_agent.N (N: its place among the step's
+        # ssh mounts), set by ``default_ssh_targets``.
+        return RunMount(kind, target, id=mount_id or "default", extra=fields)
+    if kind == "secret":
+        # As BuildKit: the id defaults to the target's base name, the target to
+        # /run/secrets/<id>; unless required=true a secret the client lacks is skipped.
+        if not mount_id and not target:
+            raise InvalidParameter(f"mount {spec}: a secret mount needs id= or target=")
+        mount_id = mount_id or posixpath.basename(target)
+        target = target or f"/run/secrets/{mount_id}"
     if not target:
         raise InvalidParameter(f"mount {spec}: target is required")
     mount = RunMount(kind, target, source=fields.pop("source", "") or fields.pop("src", ""),
-                     from_=fields.pop("from", ""), id=fields.pop("id", ""))
+                     from_=fields.pop("from", ""), id=mount_id)
     rw = fields.pop("rw", "") or fields.pop("readwrite", "")
     ro = fields.pop("ro", "") or fields.pop("readonly", "")
     mount.readonly = kind == "bind" and rw.lower() != "true" or ro.lower() == "true"
     mount.extra = fields
     return mount
+
+
+def default_ssh_targets(mounts: list[RunMount]) -> str:
+    """Give ssh mounts without a target BuildKit's default; returns the SSH_AUTH_SOCK the
+    step gets (the first ssh mount's target), or ""."""
+    ssh = [m for m in mounts if m.type == "ssh"]
+    for number, mount in enumerate(ssh):
+        mount.target = mount.target or f"/run/buildkit/ssh_agent.{number}"
+    return ssh[0].target if ssh else ""
 
 
 def parse_network(value: str) -> str:
@@ -148,9 +173,14 @@ async def run(
 class MountSet:
     """The host side of a RUN step's ``--mount`` flags; ``close`` undoes it."""
 
-    def __init__(self, engine: Any, cache_root: Path) -> None:
+    def __init__(self, engine: Any, cache_root: Path,
+                 secrets: Callable[[str], Awaitable[bytes | None]] | None = None,
+                 ssh: Any = None) -> None:
         self._engine = engine
         self._cache_root = cache_root
+        self._secrets = secrets
+        self._ssh = ssh  # builder.SshSource
+        self._closers: list[Callable[[], Awaitable[None]]] = []
         self._snapshots: list[tuple[str, Path]] = []
 
     async def binds(self, mounts: list[RunMount], resolve_from: Callable[[str], str]) -> list[str]:
@@ -162,6 +192,14 @@ class MountSet:
                 host = self._cache_root / hashlib.sha256(name.encode()).hexdigest()[:32]
                 host.mkdir(parents=True, exist_ok=True)
                 out.append(f"{host}:{target}")
+            elif mount.type == "secret":
+                host = await self._secret_file(mount)
+                if host is not None:
+                    out.append(f"{host}:{target}:ro")
+            elif mount.type == "ssh":
+                host = await self._ssh_socket(mount)
+                if host is not None:
+                    out.append(f"{host}:{target}")
             elif mount.type == "tmpfs":
                 host = self._cache_root.parent / "tmp" / secrets.token_hex(8)
                 host.mkdir(parents=True)
@@ -177,6 +215,49 @@ class MountSet:
                 out.append(f"{source}:{target}{':ro' if mount.readonly else ''}")
         return out
 
+    async def _secret_file(self, mount: RunMount) -> Path | None:
+        """The secret's bytes in a private file to bind; None for an optional secret the
+        client does not have."""
+        data = await self._secrets(mount.id) if self._secrets is not None else None
+        if data is None:
+            if mount.extra.get("required", "").lower() in ("true", "1", ""):
+                if "required" in mount.extra:
+                    raise InvalidParameter(f"secret {mount.id}: not found")
+            return None
+        folder = self._cache_root.parent / "tmp" / f"secret-{secrets.token_hex(8)}"
+        folder.mkdir(mode=0o700, parents=True)
+        self._snapshots.append(("", folder))
+        path = folder / "secret"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        mode = int(mount.extra.get("mode", "0400"), 8)
+        os.chown(path, int(mount.extra.get("uid", "0")), int(mount.extra.get("gid", "0")))
+        os.chmod(path, mode)
+        return path
+
+    async def _ssh_socket(self, mount: RunMount) -> Path | None:
+        """A unix socket relaying to the client's ssh agent; None for an optional agent
+        the client does not forward."""
+        folder = self._cache_root.parent / "tmp" / f"ssh-{secrets.token_hex(8)}"
+        folder.mkdir(mode=0o711, parents=True)
+        self._snapshots.append(("", folder))
+        path = folder / "ssh_auth_sock"
+        closer = None
+        if self._ssh is not None:
+            closer = await self._ssh(mount.id, path, int(mount.extra.get("uid", "0")),
+                                     int(mount.extra.get("gid", "0")),
+                                     int(mount.extra.get("mode", "0600"), 8))
+        if closer is None:
+            if mount.extra.get("required", "").lower() in ("true", "1", ""):
+                if "required" in mount.extra:
+                    raise InvalidParameter(
+                        f"no SSH key {mount.id!r} forwarded from the client"
+                    )
+            return None
+        self._closers.append(closer)
+        return path
+
     async def _mount_image(self, image_id: str) -> Path:
         snapshots = self._engine.images.snapshots
         key = f"build-mnt-{secrets.token_hex(8)}"
@@ -187,9 +268,12 @@ class MountSet:
         return target
 
     async def close(self) -> None:
-        snapshots = self._engine.images.snapshots
+        for closer in self._closers:
+            await closer()
+        self._closers.clear()
         for key, target in reversed(self._snapshots):
             if key:
+                snapshots = self._engine.images.snapshots
                 await asyncio.to_thread(snapshots.unmount, target)
                 await asyncio.to_thread(snapshots.remove, key)
             shutil.rmtree(target, ignore_errors=True)

@@ -306,6 +306,7 @@ class Steps:
         raw_mounts = inst.flags.get("mount", [])
         mounts = [runstep.parse_mount(m) for m in
                   (raw_mounts if isinstance(raw_mounts, list) else [raw_mounts])]
+        ssh_sock = runstep.default_ssh_targets(mounts)
         state.config["Image"] = state.image_id or ""
         key = step_key(state.image_id, {
             "created_by": created_by, "config": state.config, "network": network,
@@ -316,12 +317,15 @@ class Steps:
             return
         if state.image_id is None:
             raise inst.error("RUN needs a root filesystem: FROM scratch has none yet")
-        mount_set = runstep.MountSet(self.build.engine, self.build.root / "cache")
+        mount_set = runstep.MountSet(self.build.engine, self.build.root / "cache",
+                                     secrets=options.secrets, ssh=options.ssh)
         try:
             binds = await mount_set.binds(mounts, self._mount_source)
             request = runstep.RunRequest(
                 image_id=state.image_id, cmd=cmd,
-                env=[*(state.config.get("Env") or []), *args_env, *proxies],
+                env=[*(state.config.get("Env") or []), *args_env, *proxies,
+                     *([f"SSH_AUTH_SOCK={ssh_sock}"] if ssh_sock and "SSH_AUTH_SOCK" not in
+                       env_keys else [])],
                 workdir=state.config.get("WorkingDir") or "",
                 user=state.config.get("User") or "", network=network, binds=binds,
                 created_by=created_by, config=dict(state.config),
