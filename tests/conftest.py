@@ -68,7 +68,13 @@ def bridge_name(root: Path) -> str:
     return "mkb" + hashlib.sha256(str(root).encode()).hexdigest()[:10]
 
 
+# The data roots of every daemon this session started: what they leave on the host is the
+# session's (see host_network_unchanged).
+SESSION_ROOTS: set[str] = set()
+
+
 def start_daemon(root: Path, *extra: str) -> Daemon:
+    SESSION_ROOTS.add(str(root / "data"))
     socket = root / "minke.sock"
     log = root / "minked.log"
     process = subprocess.Popen(
@@ -129,41 +135,34 @@ def remove_all_containers(daemon: Daemon) -> None:
         client.close()
 
 
-def remove_networks(root: Path) -> None:
-    """Delete the bridges of every network the daemon on ``root`` knew and its nftables
-    table (a daemon leaves them for live restore); veths went with the namespaces."""
-    import sqlite3
+def remove_networks(root: Path, bridge: str | None = None) -> None:
+    """``minked --cleanup`` for the stopped daemon on ``root``: the bridges, addresses and
+    firewall rules it made go (a daemon leaves them for live restore), nothing else."""
+    from minke.engine.network.service import clean_host
+    from minke.errors import Conflict
 
-    bridges = {bridge_name(root)}
-    db = root / "data" / "minke.db"
-    if db.exists():
-        conn = sqlite3.connect(db)
-        try:
-            for (doc,) in conn.execute("SELECT doc FROM networks"):
-                bridges.add(__import__("json").loads(doc).get("_Interface") or "")
-        except sqlite3.Error:
-            pass
-        finally:
-            conn.close()
-    for bridge in sorted(bridges - {""}):
-        subprocess.run(["ip", "link", "del", bridge], check=False, capture_output=True)
-    subprocess.run(["nft", "delete", "table", "inet", "minke_" + bridge_name(root)],
-                   check=False, capture_output=True)
+    try:
+        clean_host(root / "data", bridge or bridge_name(root))
+    except Conflict:
+        pass  # another live daemon holds that bridge: nothing on it is this daemon's
 
 
-def cleanup_root(root: Path) -> None:
+def cleanup_root(root: Path, bridge: str | None = None) -> None:
     """Unmount whatever is still mounted under ``root`` (deepest first), remove the
-    daemon's networks from the host, then delete it."""
-    remove_networks(root)
-    mounts = []
-    for line in Path("/proc/self/mounts").read_text().splitlines():
-        target = line.split()[1].replace("\\040", " ")
-        if target.startswith(str(root) + "/"):
-            mounts.append(target)
-    for target in sorted(mounts, key=len, reverse=True):
-        subprocess.run(["umount", "-l", target], check=False, capture_output=True)
-    shutil.rmtree(root, ignore_errors=True)
-    remove_cgroup_parent(cgroup_parent(root))
+    daemon's networks from the host (its default bridge is ``bridge``, if not the one
+    ``start_daemon`` gives it), then delete it."""
+    try:
+        remove_networks(root, bridge)
+    finally:  # a failure there is reported, and the rest is still cleaned up
+        mounts = []
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            target = line.split()[1].replace("\\040", " ")
+            if target.startswith(str(root) + "/"):
+                mounts.append(target)
+        for target in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", target], check=False, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+        remove_cgroup_parent(cgroup_parent(root))
 
 
 def cgroup_parent(root: Path) -> str:
@@ -187,12 +186,13 @@ def remove_cgroup_parent(name: str) -> None:
 
 
 @contextmanager
-def private_daemon(prefix: str = "mk-") -> Iterator[Daemon]:
-    """A minked of its own on a fresh root under /tmp; afterwards (also after a failure) its
-    containers are removed if it still runs, it is stopped and its root cleaned up."""
+def private_daemon(prefix: str = "mk-", *extra: str) -> Iterator[Daemon]:
+    """A minked of its own (with the flags ``extra``) on a fresh root under /tmp; afterwards
+    (also after a failure) its containers are removed if it still runs, it is stopped and
+    its root cleaned up."""
     root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
     try:
-        daemon = start_daemon(root)
+        daemon = start_daemon(root, *extra)
     except BaseException:
         cleanup_root(root)
         raise
@@ -203,6 +203,26 @@ def private_daemon(prefix: str = "mk-") -> Iterator[Daemon]:
             remove_all_containers(daemon)
         stop_daemon(daemon)
         cleanup_root(root)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def host_network_unchanged(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The session leaves the host's interfaces, addresses, routes and nftables tables as
+    it found them: set up before any daemon, checked after the last one is gone (an error
+    of the last test otherwise). For sessions with kernel-touching tests, run as root."""
+    touches_host = any("integration" in item.keywords or "compat" in item.keywords
+                       for item in request.session.items)
+    if os.geteuid() != 0 or not touches_host:
+        yield
+        return
+    from tests.support.hostnet import difference, snapshot
+
+    before = snapshot()
+    yield
+    changed = difference(before, snapshot(SESSION_ROOTS))
+    if changed:
+        pytest.fail("the test session left the host's network changed:\n  "
+                    + "\n  ".join(changed), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""``minked``: the daemon. Takes dockerd's flags, serves the API on a unix socket.
+"""``minked``: the daemon. Takes dockerd's flags (and ``daemon.json``), serves the API on
+unix sockets and TCP (with TLS; see ``listeners``).
 
 Stopping minked (SIGTERM, SIGINT) or killing it leaves containers running; the next minked
 on the same roots finds them again (live restore).
@@ -17,6 +18,8 @@ from pathlib import Path
 from aiohttp import web
 
 from minke.api.app import make_app
+from minke.daemon import config as daemon_config
+from minke.daemon import listeners
 from minke.daemon.wiring import build_engine
 from minke.engine.engine import EngineConfig
 from minke.engine.images.registry import RegistryConfig
@@ -29,8 +32,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="minked", description="The minke container daemon")
     parser.add_argument("--data-root", default="/var/lib/minke", help="persistent state")
     parser.add_argument("--exec-root", default="/run/minke", help="runtime state")
+    parser.add_argument("--config-file", default=None,
+                        help="daemon configuration file "
+                        f"(default {daemon_config.DEFAULT_CONFIG_FILE})")
     parser.add_argument("-H", "--host", action="append", default=None,
-                        help="unix://PATH socket to listen on (default unix:///run/minke/minke.sock)")
+                        help="unix://PATH or tcp://ADDR:PORT to listen on, repeatable "
+                        f"(default {listeners.DEFAULT_HOST})")
+    parser.add_argument("--tls", nargs="?", const=True, default=None, type=_flag_bool,
+                        metavar="BOOL", help="use TLS; implied by --tlsverify")
+    parser.add_argument("--tlsverify", nargs="?", const=True, default=None, type=_flag_bool,
+                        metavar="BOOL", help="use TLS and require client certificates "
+                        "signed by --tlscacert")
+    parser.add_argument("--tlscacert", default=None,
+                        help="trust client certificates signed only by this CA "
+                        "(default $DOCKER_CERT_PATH/ca.pem, else ~/.docker/ca.pem)")
+    parser.add_argument("--tlscert", default=None, help="the server's TLS certificate "
+                        "(default $DOCKER_CERT_PATH/cert.pem)")
+    parser.add_argument("--tlskey", default=None, help="the server's TLS key "
+                        "(default $DOCKER_CERT_PATH/key.pem)")
     parser.add_argument("--pidfile", default=None, help="write the daemon's PID here")
     parser.add_argument("-l", "--log-level", default="info",
                         choices=["debug", "info", "warn", "error", "fatal"])
@@ -40,18 +59,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--group", default="root", help="group owning the socket (mode 0660)")
     parser.add_argument("-b", "--bridge", default="minke0",
                         help="device of the default bridge network; also names the nftables "
-                        "table (inet minke_<bridge>), so it must be unique per daemon")
+                        "table (inet minke_<bridge>). A daemon holds it while it runs: a "
+                        "second one given the same bridge refuses to start")
     parser.add_argument("--bip", default="",
                         help="address/prefix of the default bridge (default: a free pool)")
+    parser.add_argument("--cleanup", action="store_true",
+                        help="remove from the host what the stopped daemon on --data-root "
+                        "with -b/--bridge made (bridges, addresses, firewall rules), then exit")
     parser.add_argument("--insecure-registry", action="append", default=[],
                         help="registry (host[:port] or CIDR) reached over plain HTTP or "
                         "without certificate checks; 127.0.0.0/8 always is")
-    args = parser.parse_args(argv)
-    args.host = args.host or ["unix:///run/minke/minke.sock"]
-    for host in args.host:
-        if not host.startswith("unix://"):
-            parser.error(f"unsupported host {host!r}: only unix:// sockets are served")
+    try:
+        args = daemon_config.parse(parser, argv)
+        args.listen, args.tls_settings = listeners.resolve(
+            args.host, args.tls, args.tlsverify, args.tlscacert, args.tlscert, args.tlskey)
+        # Certificates are read now, so that a missing file stops minked before it starts.
+        args.tls_context = (listeners.server_context(args.tls_settings)
+                            if args.tls_settings else None)
+    except MinkeError as exc:
+        sys.exit(f"minked: {exc}")
     return args
+
+
+def _flag_bool(value: str) -> bool:
+    """A boolean flag's value as Go's flag package reads it (--tls=false)."""
+    if value in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if value in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {value!r}")
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -65,16 +101,7 @@ async def serve(args: argparse.Namespace) -> None:
     app = make_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
     await runner.setup()
-    for host in args.host:
-        path = Path(host[len("unix://"):])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_socket():
-            path.unlink()
-        site = web.UnixSite(runner, str(path))
-        await site.start()
-        os.chmod(path, 0o660)
-        _chgrp(path, args.group)
-        log.info("API listening on %s", path)
+    await listeners.start(runner, args.listen, args.tls_context, group=args.group)
     if args.pidfile:
         Path(args.pidfile).write_text(str(os.getpid()))
     stop = asyncio.Event()
@@ -89,22 +116,22 @@ async def serve(args: argparse.Namespace) -> None:
         Path(args.pidfile).unlink(missing_ok=True)
 
 
-def _chgrp(path: Path, group: str) -> None:
-    import grp
-
-    try:
-        os.chown(path, -1, grp.getgrnam(group).gr_gid)
-    except KeyError:
-        log.warning("group %s does not exist; socket stays root:root", group)
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(args.log_level, args.log_level.upper())
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # pyroute2 logs every netlink message at debug level, which swamps minke's own debug
+    # lines (lifecycle phase timings) and slows each container start. (Not "pyroute2"
+    # itself: importing pyroute2 resets that logger's level.)
+    logging.getLogger("pyroute2.netlink").setLevel(max(logging.INFO, logging.getLevelName(level)))
     if os.geteuid() != 0:
         sys.exit("minked must run as root")
     try:
+        if args.cleanup:
+            from minke.engine.network.service import clean_host
+
+            clean_host(Path(args.data_root), args.bridge)
+            return
         asyncio.run(serve(args))
     except MinkeError as exc:
         sys.exit(f"minked: {exc}")

@@ -57,6 +57,7 @@ class Engine:
         self.health = HealthChecks(images=self.images, events=self.events)
         self.restarts = RestartPolicies()
         self.networks = NetworkService(db=self.db, events=self.events,
+                                       data_root=config.data_root,
                                        exec_root=config.exec_root, bridge=config.bridge,
                                        bip=config.bip)
         # The lifecycle calls extensions in this order, and in reverse after an exit. Security
@@ -88,6 +89,9 @@ class Engine:
         self.resources = ResourceUpdater(containers=self.containers, runtime=runtime,
                                          events=self.events)
         self.id = self._daemon_id()
+        # This node's swarm membership (minke.swarm.cluster.SwarmCluster), set by the daemon's
+        # wiring; None: the engine is never in a swarm. Typed loosely: swarm sits above engine.
+        self.swarm: Any = None
 
     def _daemon_id(self) -> str:
         path = self.config.data_root / "engine-id"
@@ -100,8 +104,12 @@ class Engine:
         await self.volumes.recover()  # first: it counts the running users of volumes
         await self.networks.start()  # bridges and firewall before containers are reconciled
         await self.containers.recover()
+        if self.swarm is not None:
+            await self.swarm.start()  # after containers: its tasks are containers
 
     async def close(self) -> None:
+        if self.swarm is not None:
+            await self.swarm.close()
         await self.containers.close()
         await self.networks.close()
         self.db.close()
@@ -139,8 +147,9 @@ class Engine:
             "Labels": [], "ExperimentalBuild": False, "ServerVersion": DOCKER_COMPAT_VERSION,
             "Runtimes": {runtime.name: {"path": runtime.binary}},
             "DefaultRuntime": runtime.name,
-            "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
-                      "ControlAvailable": False, "Error": "", "RemoteManagers": None},
+            "Swarm": await self.swarm.info() if self.swarm is not None else {
+                "NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+                "ControlAvailable": False, "Error": "", "RemoteManagers": None},
             "LiveRestoreEnabled": True, "Isolation": "", "InitBinary": "tini",
             "SecurityOptions": ["name=seccomp,profile=default",
                                 *(["name=cgroupns"] if _cgroup_version() == "2" else [])],

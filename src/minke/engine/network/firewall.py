@@ -114,6 +114,25 @@ def render(table: str, bridges: list[BridgeRules], ports: list[PortRule]) -> str
     )
 
 
+def chains_naming(ruleset: str, bridge: str, own_table: str) -> list[str]:
+    """``family table chain`` of every chain in ``ruleset`` (``nft list ruleset``) with a
+    rule naming ``bridge``, leaving out ``own_table`` and our rules in Docker's chains."""
+    found: list[str] = []
+    table = chain = ""
+    for raw in ruleset.splitlines():
+        line = raw.strip()
+        if line.startswith("table "):
+            table, chain = " ".join(line.split()[1:3]), ""
+        elif line.startswith("chain "):
+            chain = line.split()[1]
+        elif _q(bridge) in line and COMMENT_PREFIX not in line and \
+                table != f"inet {own_table}":
+            where = f"{table} {chain}".strip()
+            if where not in found:
+                found.append(where)
+    return found
+
+
 def _nft(*args: str, script: str | None = None, check: bool = True) -> str:
     try:
         proc = subprocess.run([NFT, *args], input=script, capture_output=True, text=True,
@@ -141,6 +160,11 @@ class Firewall:
 
     def delete(self) -> None:
         _nft("delete", "table", "inet", self.table, check=False)
+
+    def users_of(self, bridge: str) -> list[str]:
+        """The chains of other programs (Docker's ``ip nat DOCKER``, ...) with rules naming
+        ``bridge``: a sign that another daemon manages it."""
+        return chains_naming(_nft("list", "ruleset", check=False), bridge, self.table)
 
     # -- Docker's FORWARD chain ------------------------------------------------------------
 

@@ -6,17 +6,21 @@ allocations, so that they survive a daemon restart), the predefined ``bridge``, 
 and ``none`` networks, and the per-daemon firewall table. Container lifecycle work (the
 namespace, joining at start, leaving at exit, connect/disconnect) is in ``sandbox.py``;
 answers of the embedded DNS come from ``names.py``; the Docker JSON shapes from ``views.py``.
+
+The default bridge is claimed for the daemon's lifetime (``ownership.py``): a second daemon
+on the same bridge name refuses to start. Stopping minked leaves bridges, addresses and the
+firewall table in place (live restore, and Docker keeps docker0 too); ``clean_host`` is
+``minked --cleanup``: it takes off the host what the daemon made, and nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import ipaddress
 import json
+import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -26,32 +30,27 @@ from minke.engine.network import ipam, netns, views
 from minke.engine.network.driver import Endpoint, NetworkDriver, NetworkInfo
 from minke.engine.network.drivers import BridgeDriver, HostDriver, NullDriver
 from minke.engine.network.firewall import BridgeRules, Firewall, PortRule
+from minke.engine.network.ownership import BridgeClaim, holder, host_lock
 from minke.engine.network.sandbox import NetworkExtension
 from minke.engine.state import StateDB
-from minke.errors import Conflict, Forbidden, InvalidParameter, NotFound
+from minke.errors import (
+    Conflict,
+    Forbidden,
+    InternalError,
+    InvalidParameter,
+    MinkeError,
+    NotFound,
+)
 
+log = logging.getLogger(__name__)
 Record = dict[str, Any]
 PREDEFINED = ("bridge", "host", "none")
 DEFAULT_BRIDGE = "minke0"
-# Taken while a subnet is chosen and its bridge made, by every minke on the host, so that
-# two daemons starting together never pick the same free pool.
-HOST_LOCK = Path("/run/minke-network.lock")
 OPT_NAME = "com.docker.network.bridge.name"
 OPT_MTU = "com.docker.network.driver.mtu"
 OPT_MASQ = "com.docker.network.bridge.enable_ip_masquerade"
 OPT_ICC = "com.docker.network.bridge.enable_icc"
 OPT_HOST_IP = "com.docker.network.bridge.host_binding_ipv4"
-
-
-@contextmanager
-def host_lock() -> Iterator[None]:
-    HOST_LOCK.parent.mkdir(parents=True, exist_ok=True)
-    with open(HOST_LOCK, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _truthy(value: str | None, default: bool = True) -> bool:
@@ -61,16 +60,18 @@ def _truthy(value: str | None, default: bool = True) -> bool:
 class NetworkService:
     """Networks and endpoints of one daemon. ``containers`` is set by the Engine."""
 
-    def __init__(self, *, db: StateDB, events: EventBus, exec_root: Path,
+    def __init__(self, *, db: StateDB, events: EventBus, data_root: Path, exec_root: Path,
                  bridge: str = DEFAULT_BRIDGE, bip: str = "") -> None:
         self._db = db
         self._events = events
         self.netns_dir = exec_root / "netns"
         self.default_bridge = bridge
         self._bip = bip
+        self.bridge_driver = BridgeDriver(data_root)
         self.drivers: dict[str, NetworkDriver] = {
-            d.name: d for d in (BridgeDriver(), HostDriver(), NullDriver())}
+            d.name: d for d in (self.bridge_driver, HostDriver(), NullDriver())}
         self.firewall = Firewall(bridge)
+        self._claim = BridgeClaim(bridge, data_root)
         self._fw_lock = asyncio.Lock()
         self.containers: Any = None
         self._networks: dict[str, Record] = {d["Id"]: d for d in db.all_docs("networks")}
@@ -79,6 +80,7 @@ class NetworkService:
         self.port_rules: dict[str, list[PortRule]] = {}  # container id → its DNAT rules
         # The container lifecycle's side; Engine appends it to the container extensions.
         self.extension = NetworkExtension(self)
+        events.listen(self.extension.names.on_event)  # renames, for the DNS view
 
     # -- records --------------------------------------------------------------------------
 
@@ -96,11 +98,13 @@ class NetworkService:
                        (endpoint.id, endpoint.network_id, endpoint.container_id,
                         json.dumps(endpoint.to_doc())))
         self.endpoints[endpoint.id] = endpoint
+        self.extension.names.endpoint_changed(endpoint)
 
     def drop_endpoint(self, endpoint: Endpoint) -> None:
         with self._db.transaction() as db:
             db.execute("DELETE FROM endpoints WHERE id=?", (endpoint.id,))
         self.endpoints.pop(endpoint.id, None)
+        self.extension.names.endpoint_changed(endpoint)
 
     def get(self, ref: str) -> Record:
         """By full id, exact name, then unique id prefix (Docker's order)."""
@@ -120,14 +124,7 @@ class NetworkService:
         return list(self._networks.values())
 
     def info(self, doc: Record) -> NetworkInfo:
-        options = doc.get("Options") or {}
-        return NetworkInfo(
-            id=doc["Id"], name=doc["Name"], driver=doc["Driver"],
-            interface=doc.get("_Interface", ""),
-            subnets=[(c["Subnet"], c["Gateway"]) for c in doc["IPAM"]["Config"] or []],
-            internal=bool(doc.get("Internal")), options=options,
-            mtu=int(options.get(OPT_MTU) or 1500),
-        )
+        return network_info(doc)
 
     def subnets(self, doc: Record) -> list[ipam.Subnet]:
         return [ipam.Subnet.from_docker(c) for c in doc["IPAM"]["Config"] or []]
@@ -151,41 +148,83 @@ class NetworkService:
                 self._save(views.new_network(name, driver, ipam_config=[],
                                              created=rfc3339()))
         await asyncio.to_thread(self._ensure_default_bridge)
-        for doc in self._networks.values():
+        for doc in list(self._networks.values()):
             if doc["Driver"] == "bridge" and doc["Name"] != "bridge":
-                await asyncio.to_thread(self.drivers["bridge"].restore, self.info(doc))
+                try:
+                    if "_Created" not in doc:  # recorded before bridges were marked
+                        await asyncio.to_thread(self.bridge_driver.mark_legacy,
+                                                doc["_Interface"])
+                        self._save({**doc, "_Created": True})
+                    await asyncio.to_thread(self.bridge_driver.restore, self.info(doc))
+                except MinkeError as exc:
+                    # One lost network must not keep the daemon down; joining it fails.
+                    log.error("network %s is not usable: %s", doc["Name"], exc)
         await self.extension.recover()
         await self.apply_firewall()
 
     async def close(self) -> None:
-        """Stop serving DNS; namespaces, bridges and rules stay (live restore)."""
-        await self.extension.dns.close()
+        """Stop serving DNS and let go of the default bridge's claim; namespaces, bridges
+        and rules stay (live restore)."""
+        await self.extension.close()
+        await asyncio.to_thread(self._release)
+
+    def _release(self) -> None:
+        with host_lock():
+            self._claim.release()
+        self.bridge_driver.close()
 
     def _ensure_default_bridge(self) -> None:
+        """Claim the default bridge and make or adopt it (``BridgeDriver.setup_default``),
+        then record what it is: its address is the default network's subnet."""
+        if self._bip:
+            try:
+                ipaddress.ip_interface(self._bip)
+            except ValueError:
+                raise InvalidParameter(f"invalid --bip {self._bip!r}: expected an "
+                                       "address/prefix such as 10.77.0.1/24") from None
         existing = next((d for d in self._networks.values() if d["Name"] == "bridge"), None)
+        recorded = ""
+        if existing and existing.get("_Interface") == self.default_bridge and \
+                existing["IPAM"]["Config"]:
+            entry = existing["IPAM"]["Config"][0]
+            recorded = f"{entry['Gateway']}/{ipaddress.ip_network(entry['Subnet']).prefixlen}"
+        others = [s.subnet for d in self._networks.values() if d is not existing
+                  for s in self.subnets(d)]
+
+        def pick() -> str:
+            subnet = ipam.default_subnet(others)
+            return f"{next(subnet.hosts())}/{subnet.prefixlen}"
+
         with host_lock():
-            if existing is None or (self._bip and existing.get("_Bip") != self._bip) or \
-                    existing.get("_Interface") != self.default_bridge:
-                if existing is not None:
-                    self._networks.pop(existing["Id"])
-                if self._bip:
-                    iface = ipaddress.ip_interface(self._bip)
-                    entry = {"Subnet": str(iface.network), "Gateway": str(iface.ip)}
-                else:
-                    # Our own bridge's route must not make us move off our subnet.
-                    subnet = ipam.default_subnet(self._taken_subnets())
-                    entry = {"Subnet": str(subnet), "Gateway": str(next(subnet.hosts()))}
-                doc = views.new_network(
-                    "bridge", "bridge", ipam_config=[entry], created=rfc3339(),
-                    network_id=existing["Id"] if existing else None,
-                    options={"com.docker.network.bridge.default_bridge": "true",
-                             OPT_ICC: "true", OPT_MASQ: "true", OPT_HOST_IP: "0.0.0.0",
-                             OPT_NAME: self.default_bridge, OPT_MTU: "1500"})
-                doc["_Interface"] = self.default_bridge
-                doc["_Bip"] = self._bip
-                self._save(doc)
-                existing = doc
-            self.drivers["bridge"].restore(self.info(existing))
+            self._claim.acquire()
+            previous = self._claim.previous
+            if previous is None and existing is not None and recorded and \
+                    "_Created" not in existing:
+                # Recorded before minke marked and claimed bridges: ours, from an upgrade.
+                self.bridge_driver.mark_legacy(self.default_bridge)
+            bridge = self.bridge_driver.setup_default(
+                self.default_bridge, bip=self._bip, recorded=recorded,
+                previous_root=previous.data_root if previous else None, pick=pick,
+                firewall_users=self.firewall.users_of)
+            self._claim.record()
+        entry = {"Subnet": bridge.subnet, "Gateway": bridge.gateway}
+        if existing is not None and existing["IPAM"]["Config"] != [entry] and \
+                self.endpoints_of(network_id=existing["Id"]):
+            raise Conflict(
+                f"bridge {self.default_bridge} has the address {bridge.gateway} of "
+                f"{bridge.subnet}, but containers of this daemon are on "
+                f"{existing['IPAM']['Config'][0]['Subnet']}: give the bridge its address back "
+                "or remove those containers")
+        doc = views.new_network(
+            "bridge", "bridge", ipam_config=[entry],
+            created=existing["Created"] if existing else rfc3339(),
+            network_id=existing["Id"] if existing else None,
+            options={"com.docker.network.bridge.default_bridge": "true",
+                     OPT_ICC: "true", OPT_MASQ: "true", OPT_HOST_IP: "0.0.0.0",
+                     OPT_NAME: self.default_bridge, OPT_MTU: "1500"})
+        doc.update(_Interface=self.default_bridge, _Bip=self._bip, _Created=bridge.created,
+                   _AddedAddress=bridge.added)
+        self._save(doc)
         self.firewall.allow_in_docker_forward(self.default_bridge)
 
     # -- create, remove -------------------------------------------------------------------
@@ -224,6 +263,7 @@ class NetworkService:
                     ipv6=any(s.version == 6 for s in subnets),
                     labels=body.get("Labels") or {}, ipam_options=ipam_body.get("Options"))
                 doc["_Interface"] = iface
+                doc["_Created"] = True  # the bridge is made, never adopted: see create()
                 driver.create(self.info(doc))
                 return doc
 
@@ -270,15 +310,6 @@ class NetworkService:
             self._event(doc, "destroy")
             deleted.append(doc["Name"])
         return deleted
-
-    async def destroy_all(self) -> None:
-        """Remove every network's host side and the firewall table (tests, uninstall)."""
-        for doc in list(self._networks.values()):
-            if doc["Driver"] == "bridge":
-                await asyncio.to_thread(self.firewall.remove_from_docker_forward,
-                                        doc["_Interface"])
-                await asyncio.to_thread(self.drivers["bridge"].delete, self.info(doc))
-        await asyncio.to_thread(self.firewall.delete)
 
     # -- containers -----------------------------------------------------------------------
 
@@ -338,3 +369,69 @@ class NetworkService:
                     icc=_truthy(options.get(OPT_ICC))))
             ports = [rule for rules in self.port_rules.values() for rule in rules]
             await asyncio.to_thread(self.firewall.apply, bridges, ports)
+
+
+def network_info(doc: Record) -> NetworkInfo:
+    """What a driver needs of a stored network record."""
+    options = doc.get("Options") or {}
+    return NetworkInfo(
+        id=doc["Id"], name=doc["Name"], driver=doc["Driver"],
+        interface=doc.get("_Interface", ""),
+        subnets=[(c["Subnet"], c["Gateway"]) for c in doc["IPAM"]["Config"] or []],
+        internal=bool(doc.get("Internal")), options=options,
+        mtu=int(options.get(OPT_MTU) or 1500),
+    )
+
+
+def _stored_networks(db: Path) -> list[Record]:
+    """The network records of a daemon's database, read without changing it."""
+    if not db.exists():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return [json.loads(doc) for (doc,) in conn.execute("SELECT doc FROM networks")]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise InternalError(f"reading the networks of {db}: {exc}") from exc
+
+
+def clean_host(data_root: Path, bridge: str = DEFAULT_BRIDGE) -> None:
+    """``minked --cleanup``: take off the host what the (stopped) daemon on ``data_root``
+    with default bridge ``bridge`` put there: the bridges it made (containers still on them
+    lose their network), the address it added to a bridge it adopted, its firewall table
+    and its rules in Docker's chains. Bridges it did not make stay. Refused with Conflict
+    while a daemon holds ``bridge``."""
+    docs = _stored_networks(data_root / "minke.db")
+    driver = BridgeDriver(data_root)
+    firewall = Firewall(bridge)
+    claim = BridgeClaim(bridge, data_root)
+    try:
+        with host_lock():
+            try:
+                claim.acquire()
+            except Conflict:
+                running = holder(bridge)
+                raise Conflict(f"bridge {bridge} is in use by "
+                               f"{running.describe() if running else 'a running minked'}: "
+                               "stop it before cleaning up") from None
+            default = next((d for d in docs if d["Name"] == "bridge"
+                            and d.get("_Interface") == bridge), None)
+            for doc in docs:
+                if doc["Driver"] != "bridge" or not doc.get("_Interface"):
+                    continue
+                if "_Created" not in doc and (doc is not default or claim.previous is None):
+                    driver.mark_legacy(doc["_Interface"])  # made before bridges were marked
+                if doc is not default:
+                    firewall.remove_from_docker_forward(doc["_Interface"])
+                    driver.delete(network_info(doc))
+            ours = driver.release_default(
+                bridge, added=(default or {}).get("_AddedAddress") or "")
+            if ours:
+                firewall.remove_from_docker_forward(bridge)
+                firewall.delete()
+            previous = claim.previous
+            claim.release(forget=previous is None or previous.data_root == str(data_root))
+    finally:
+        driver.close()
