@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 HISTORY = 1024  # events kept for `--since` replay, as dockerd keeps a bounded log
@@ -25,16 +25,23 @@ class EventBus:
     def __init__(self) -> None:
         self._history: deque[Event] = deque(maxlen=HISTORY)
         self._subscribers: set[asyncio.Queue[Event | None]] = set()
+        self._listeners: list[Callable[[Event], None]] = []
+
+    def listen(self, callback: Callable[[Event], None]) -> None:
+        """Call ``callback`` with every event as it is published, before ``publish`` returns:
+        for in-memory views that must be current when the API answers (the DNS names)."""
+        self._listeners.append(callback)
 
     def publish(
-        self, type_: str, action: str, actor_id: str, attributes: Mapping[str, str] | None = None
+        self, type_: str, action: str, actor_id: str, attributes: Mapping[str, str] | None = None,
+        *, scope: str = "local",
     ) -> Event:
         now = time.time_ns()
         event: Event = {
             "Type": type_,
             "Action": action,
             "Actor": {"ID": actor_id, "Attributes": dict(attributes or {})},
-            "scope": "local",
+            "scope": scope,  # "swarm" for cluster objects (nodes, services, ...)
             "time": now // 1_000_000_000,
             "timeNano": now,
         }
@@ -45,6 +52,8 @@ class EventBus:
             if type_ == "container" and "image" in event["Actor"]["Attributes"]:
                 event["from"] = event["Actor"]["Attributes"]["image"]
         self._history.append(event)
+        for callback in self._listeners:
+            callback(event)
         for queue in list(self._subscribers):
             try:
                 queue.put_nowait(event)
@@ -107,7 +116,8 @@ def matches(event: Event, filters: Filters | None) -> bool:
             ok = event["Type"] in values
         elif key in ("event", "action"):
             ok = any(event["Action"] == v or event["Action"].split(":")[0] == v for v in values)
-        elif key in ("container", "image", "network", "volume", "daemon"):
+        elif key in ("container", "image", "network", "volume", "daemon", "node", "service",
+                     "secret", "config"):
             ok = event["Type"] == key and (
                 event["Actor"]["ID"] in values
                 or any(event["Actor"]["ID"].startswith(v) for v in values if len(v) >= 3)
