@@ -8,12 +8,16 @@ by the executor before start, because API 1.41 takes one endpoint at create.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from minke.units import parse_go_duration, ram_in_bytes
 
 from .errors import ComposeFileError
 from .model import Project
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up: for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def duration_ns(value: Any, what: str) -> int:
@@ -40,8 +44,33 @@ def network_name(project: Project, key: str) -> str:
     return project.section("networks")[key]["name"]
 
 
+def expose_ports(values: list[Any]) -> list[str]:
+    """``expose`` entries as ``port/proto`` keys; a range (``9091-9092``) is one per port,
+    as ``docker run --expose`` sends them."""
+    out = []
+    for value in values:
+        ports, _, proto = str(value).partition("/")
+        first, _, last = ports.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            raise ComposeFileError(f"invalid expose value {value!r}") from None
+        if not 0 < low <= high <= 65535:
+            raise ComposeFileError(f"invalid expose range {value!r}")
+        out += [f"{p}/{proto or 'tcp'}" for p in range(low, high + 1)]
+    return out
+
+
+def _same(mode: str) -> str:
+    return mode
+
+
 def create_body(project: Project, service: str, number: int, image: str,
-                labels: dict[str, str], name: str) -> dict[str, Any]:
+                labels: dict[str, str], name: str, *,
+                resolve: Callable[[str], str] = _same, socket: str | None = None
+                ) -> dict[str, Any]:
+    """``resolve`` turns ``service:NAME`` (network_mode, ipc, pid) into ``container:<id>``;
+    ``socket`` is the daemon's, bind-mounted for ``use_api_socket``."""
     svc = project.services[service]
     where = f"services.{service}"
     config: dict[str, Any] = {
@@ -50,8 +79,9 @@ def create_body(project: Project, service: str, number: int, image: str,
         "WorkingDir": svc.get("working_dir") or "", "Tty": bool(svc.get("tty")),
         "OpenStdin": bool(svc.get("stdin_open")), "AttachStdin": False,
         "AttachStdout": True, "AttachStderr": True,
-        "Env": [f"{k}={v}" if v is not None else k
-                for k, v in (svc.get("environment") or {}).items()],
+        # A variable left unset on the client is not passed (Compose resolves it there).
+        "Env": [f"{k}={v}" for k, v in (svc.get("environment") or {}).items()
+                if v is not None],
     }
     if svc.get("command") is not None:
         config["Cmd"] = svc["command"]
@@ -62,14 +92,19 @@ def create_body(project: Project, service: str, number: int, image: str,
     if svc.get("stop_grace_period"):
         config["StopTimeout"] = duration_ns(svc["stop_grace_period"],
                                             f"{where}.stop_grace_period") // 1_000_000_000
-    exposed = {f"{p}/tcp" if "/" not in str(p) else str(p): {} for p in svc.get("expose") or []}
+    exposed: dict[str, Any] = dict.fromkeys(expose_ports(svc.get("expose") or []), {})
     for port in svc.get("ports") or []:
         exposed[f"{port['target']}/{port.get('protocol', 'tcp')}"] = {}
     if exposed:
         config["ExposedPorts"] = exposed
     if svc.get("healthcheck"):
         config["Healthcheck"] = healthcheck(svc["healthcheck"], where)
-    host = host_config(project, service, svc, where)
+    host = host_config(project, service, svc, where, resolve)
+    if svc.get("use_api_socket"):
+        if socket is None:
+            raise ComposeFileError(f"{where}.use_api_socket: the daemon is not on a unix "
+                                   "socket that could be mounted")
+        host.setdefault("Binds", []).append(f"{socket}:/var/run/docker.sock")
     anonymous = {v["target"]: {} for v in svc.get("volumes") or []
                  if v.get("type") == "volume" and not v.get("source")}
     if anonymous:
@@ -121,7 +156,7 @@ def restart_policy(value: str | None) -> dict[str, Any]:
 
 
 def host_config(project: Project, service: str, svc: dict[str, Any],
-                where: str) -> dict[str, Any]:
+                where: str, resolve: Callable[[str], str] = _same) -> dict[str, Any]:
     host: dict[str, Any] = {
         "RestartPolicy": restart_policy(svc.get("restart")),
         "Init": svc.get("init"), "Privileged": bool(svc.get("privileged")),
@@ -129,10 +164,7 @@ def host_config(project: Project, service: str, svc: dict[str, Any],
     }
     networks = list(svc.get("networks") or {})
     if svc.get("network_mode"):
-        mode = svc["network_mode"]
-        if mode.startswith("service:"):
-            mode = f"container:{project.container_name(mode[8:], 1)}"
-        host["NetworkMode"] = mode
+        host["NetworkMode"] = resolve(svc["network_mode"])
     elif networks:
         host["NetworkMode"] = network_name(project, networks[0])
     binds, tmpfs = volumes(project, svc)
@@ -152,12 +184,17 @@ def host_config(project: Project, service: str, svc: dict[str, Any],
         host["PortBindings"] = bindings
     simple = {"cap_add": "CapAdd", "cap_drop": "CapDrop", "security_opt": "SecurityOpt",
               "dns": "Dns", "dns_search": "DnsSearch", "dns_opt": "DnsOptions",
-              "group_add": "GroupAdd", "pid": "PidMode", "ipc": "IpcMode",
+              "group_add": "GroupAdd", "uts": "UTSMode", "cgroup": "CgroupnsMode",
               "cgroup_parent": "CgroupParent", "userns_mode": "UsernsMode",
+              "device_cgroup_rules": "DeviceCgroupRules",
               "oom_score_adj": "OomScoreAdj", "cpuset": "CpusetCpus", "runtime": "Runtime"}
     for key, api in simple.items():
         if svc.get(key) is not None:
             host[api] = svc[key]
+    for key, api in (("ipc", "IpcMode"), ("pid", "PidMode")):
+        if svc.get(key) is not None:
+            host[api] = resolve(svc[key])
+    blkio(svc.get("blkio_config") or {}, host)
     if svc.get("extra_hosts"):
         host["ExtraHosts"] = [h.replace("=", ":", 1) for h in svc["extra_hosts"]]
     if svc.get("sysctls"):
@@ -175,6 +212,21 @@ def host_config(project: Project, service: str, svc: dict[str, Any],
                              "Config": {k: str(v) for k, v in (log.get("options") or {}).items()}}
     resources(svc, host, where)
     return host
+
+
+def blkio(config: dict[str, Any], host: dict[str, Any]) -> None:
+    if config.get("weight") is not None:
+        host["BlkioWeight"] = int(config["weight"])
+    if config.get("weight_device"):
+        host["BlkioWeightDevice"] = [{"Path": d["path"], "Weight": int(d["weight"])}
+                                     for d in config["weight_device"]]
+    for key, api in (("device_read_bps", "BlkioDeviceReadBps"),
+                     ("device_write_bps", "BlkioDeviceWriteBps"),
+                     ("device_read_iops", "BlkioDeviceReadIOps"),
+                     ("device_write_iops", "BlkioDeviceWriteIOps")):
+        if config.get(key):
+            host[api] = [{"Path": d["path"], "Rate": int(size_bytes(d["rate"], key))}
+                         for d in config[key]]
 
 
 def resources(svc: dict[str, Any], host: dict[str, Any], where: str) -> None:

@@ -8,19 +8,19 @@ container (``PUT /containers/{id}/archive``) for secrets and configs given as co
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import os
-import tarfile
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
 
 from minke import errors
 from minke.client import APIClient, quote_name
 
 from .errors import ComposeRunError
 
+TYPE_CHECKING = False  # typing costs milliseconds of start-up: for type checkers only
 if TYPE_CHECKING:
+    from typing import Any
+
     from .executor import Executor
 
 
@@ -35,15 +35,40 @@ class Images:
         except errors.NotFound:
             return None
 
+    def lookup(self, services: Iterable[str]) -> dict[str, str]:
+        """The id of each service's image that exists, in one ``GET /images/json`` (by
+        reference filter); a reference the listing does not show by that exact tag (a
+        digest, a registry-qualified name) is inspected on its own."""
+        refs = {name: self.project.image_name(name) for name in services}
+        if not refs:
+            return {}
+        listed = self.ex.api.get("/images/json", {"filters": {
+            "reference": sorted(set(refs.values()))}})
+        tags: dict[str, str] = {}
+        for image in listed:
+            for tag in image.get("RepoTags") or []:
+                tags[tag] = image["Id"]
+        out: dict[str, str] = {}
+        for name, ref in refs.items():
+            tagged = ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"
+            found = tags.get(tagged) or tags.get(ref)
+            if found is None and "@" in ref:
+                found = self.image_id(ref)
+            if found:
+                out[name] = found
+        return out
+
     def ensure(self, services: Iterable[str], *, build: bool = False, no_build: bool = False,
-               pull: str | None = None) -> dict[str, str]:
-        """Each service's image id, building or pulling what is needed."""
+               pull: str | None = None, known: dict[str, str] | None = None
+               ) -> dict[str, str]:
+        """Each service's image id, building or pulling what is needed; ``known`` are ids
+        already looked up (``lookup``)."""
         ids: dict[str, str] = {}
         for name in services:
             svc = self.project.services[name]
             ref = self.project.image_name(name)
             policy = pull or svc.get("pull_policy") or "missing"
-            current = self.image_id(ref)
+            current = known[name] if known and name in known else self.image_id(ref)
             if svc.get("build") and not no_build and (build or policy == "build"
                                                        or current is None):
                 current = self.build(name)
@@ -78,15 +103,7 @@ class Images:
         ref = self.project.image_name(service)
         context = spec.get("context", self.project.working_dir)
         self.ex.print(f" {service} Building")
-        params: dict[str, Any] = {"t": (ref, *(spec.get("tags") or [])), "rm": True,
-                                  "dockerfile": spec.get("dockerfile") or "Dockerfile",
-                                  "labels": spec.get("labels") or None,
-                                  "buildargs": {k: v for k, v in (spec.get("args") or {}).items()
-                                                if v is not None} or None,
-                                  "target": spec.get("target"),
-                                  "nocache": bool(spec.get("no_cache")) or None,
-                                  "pull": bool(spec.get("pull")) or None,
-                                  "networkmode": spec.get("network")}
+        params = build_params(ref, spec)
         data = context_tar(context, spec.get("dockerfile_inline"),
                            spec.get("dockerfile") or "Dockerfile")
         try:
@@ -119,6 +136,21 @@ class Images:
                 self.ex.print(f" Image {ref}  {exc}")
 
 
+def build_params(ref: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The ``POST /build`` query for a service's ``build`` section."""
+    return {"t": (ref, *(spec.get("tags") or [])), "rm": True,
+            "dockerfile": spec.get("dockerfile") or "Dockerfile",
+            "labels": spec.get("labels") or None,
+            "buildargs": {k: v for k, v in (spec.get("args") or {}).items()
+                          if v is not None} or None,
+            "target": spec.get("target"),
+            # The classic builder has no per-stage cache switch: no_cache_filter turns the
+            # cache off for every stage (the named ones are rebuilt, and more).
+            "nocache": bool(spec.get("no_cache") or spec.get("no_cache_filter")) or None,
+            "pull": bool(spec.get("pull")) or None,
+            "networkmode": spec.get("network")}
+
+
 def _ignored(context: str) -> list[str]:
     path = os.path.join(context, ".dockerignore")
     if not os.path.isfile(path):
@@ -134,6 +166,9 @@ def context_tar(context: str, dockerfile_inline: str | None = None,
     (the Dockerfile and .dockerignore are always sent, as the docker CLI does)."""
     if not os.path.isdir(context):
         raise ComposeRunError(f"build context {context} is not a directory")
+    import fnmatch
+    import tarfile
+
     patterns = _ignored(context)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -156,6 +191,8 @@ def context_tar(context: str, dockerfile_inline: str | None = None,
 
 
 def put_file(api: APIClient, cid: str, path: str, data: bytes, mode: int) -> None:
+    import tarfile
+
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         info = tarfile.TarInfo(path.lstrip("/"))

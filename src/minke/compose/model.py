@@ -8,11 +8,12 @@ hash that decides whether a container must be recreated.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up: for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 COMPOSE_VERSION = "2.29.0"  # what the version label says; docker-compose compares none of it
 
@@ -30,20 +31,35 @@ IMAGE = "com.docker.compose.image"
 NETWORK = "com.docker.compose.network"
 VOLUME = "com.docker.compose.volume"
 REPLACE = "com.docker.compose.replace"
+HOOK = "com.docker.compose.hook"  # on pre_start hook containers: not replicas
+
+# Attributes that may name another service's container ("service:NAME"): that service
+# must exist, and is an implicit dependency (compose-go adds the same to depends_on).
+NAMESPACES = ("network_mode", "ipc", "pid", "uts", "cgroup")
+
+
+def service_reference(value: Any) -> str | None:
+    if isinstance(value, str) and value.startswith("service:"):
+        return value[len("service:"):]
+    return None
+
 
 # Fields that do not change what runs in the container, left out of the hash as Compose
 # does: a rebuild is detected by the image id, a scale change by the count.
 _UNHASHED = ("build", "pull_policy", "scale", "depends_on", "profiles")
 
 
-@dataclass
 class Project:
-    name: str
-    model: dict[str, Any]
-    working_dir: str = ""
-    config_files: list[str] = field(default_factory=list)
-    env_files: list[str] = field(default_factory=list)
-    disabled: dict[str, Any] = field(default_factory=dict)
+    # A plain class: dataclasses imports inspect, milliseconds on every command's start.
+    def __init__(self, name: str, model: dict[str, Any], working_dir: str = "",
+                 config_files: list[str] | None = None, env_files: list[str] | None = None,
+                 disabled: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.model = model
+        self.working_dir = working_dir
+        self.config_files = config_files or []
+        self.env_files = env_files or []
+        self.disabled = disabled or {}
 
     @property
     def services(self) -> dict[str, dict[str, Any]]:
@@ -99,6 +115,14 @@ class Project:
             visit(name)
         return done
 
+    def depths(self) -> dict[str, int]:
+        """Each service's dependency level: 0 without dependencies, else one more than its
+        deepest dependency's. Services of one level can start (or stop) together."""
+        depth: dict[str, int] = {}
+        for name in self.order():
+            depth[name] = 1 + max((depth[d] for d in self.dependencies(name)), default=-1)
+        return depth
+
     def dependents(self, service: str) -> list[str]:
         return [n for n in self.services if service in self.dependencies(n)]
 
@@ -126,10 +150,19 @@ class Project:
         return labels
 
 
+try:  # CPython's own sha256: hashlib would load OpenSSL, milliseconds on every start
+    from _sha256 import sha256
+except ImportError:  # pragma: no cover - other Pythons (3.12 names it _sha2)
+    try:
+        from _sha2 import sha256  # type: ignore[no-redef]
+    except ImportError:
+        from hashlib import sha256  # type: ignore[no-redef]
+
+
 def service_hash(service: dict[str, Any]) -> str:
     """sha256 of the service's configuration, less the fields that do not shape a container."""
     data = {k: v for k, v in service.items() if k not in _UNHASHED}
     if isinstance(data.get("deploy"), dict):
         data["deploy"] = {k: v for k, v in data["deploy"].items() if k != "replicas"}
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256(text.encode()).hexdigest()

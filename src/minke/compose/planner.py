@@ -9,38 +9,34 @@ gaps); ``plan_orphans`` finds containers of services the project no longer has.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections import namedtuple
 
 from . import model
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up: for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 CREATE, RECREATE, START, REMOVE, KEEP = "create", "recreate", "start", "remove", "keep"
 
 
-@dataclass(frozen=True)
-class Observed:
-    """One existing container of the project."""
+# collections.namedtuple rather than typing.NamedTuple: typing is not imported at run time.
+class Observed(namedtuple("Observed", "id name service number config_hash state image_id oneoff",
+                          defaults=("", False))):
+    """One existing container of the project (``state`` is Docker's: created, running,
+    paused, restarting, exited, dead)."""
 
-    id: str
-    name: str
-    service: str
-    number: int
-    config_hash: str
-    state: str  # Docker's State: created, running, paused, restarting, exited, dead
-    image_id: str = ""
-    oneoff: bool = False
+    __slots__ = ()
 
     @property
     def running(self) -> bool:
         return self.state in ("running", "paused", "restarting")
 
 
-@dataclass(frozen=True)
-class Action:
-    kind: str
-    service: str
-    number: int
-    container: Observed | None = None
+class Action(namedtuple("Action", "kind service number container", defaults=(None,))):
+    """What to do to one replica (``container``: the existing one, if any)."""
+
+    __slots__ = ()
 
 
 def observe(summaries: list[dict[str, Any]]) -> list[Observed]:
@@ -48,6 +44,8 @@ def observe(summaries: list[dict[str, Any]]) -> list[Observed]:
     out = []
     for c in summaries:
         labels = c.get("Labels") or {}
+        if labels.get(model.HOOK):
+            continue  # a pre_start hook's container, not a replica
         try:
             number = int(labels.get(model.NUMBER, "0"))
         except ValueError:
@@ -101,6 +99,20 @@ def plan_resources(wanted: dict[str, dict[str, Any]], existing: set[str]
             continue
         (missing if spec.get("external") else create).append(key)
     return create, missing
+
+
+def cascade(plans: dict[str, list[Action]], parents: dict[str, list[str]]) -> None:
+    """Recreate the containers that share a namespace or volumes with a replaced one:
+    their ``container:<id>`` reference would name a container that is gone. ``parents``
+    maps a service to the services it refers to, in dependency order."""
+    replaced = {name for name, actions in plans.items()
+                if any(a.kind in (CREATE, RECREATE) for a in actions)}
+    for name, actions in plans.items():
+        if not replaced & set(parents.get(name, [])):
+            continue
+        plans[name] = [Action(RECREATE, a.service, a.number, a.container)
+                       if a.kind in (KEEP, START) else a for a in actions]
+        replaced.add(name)
 
 
 def changed(actions: list[Action]) -> bool:

@@ -24,10 +24,10 @@ class ComposeProject:
         path.write_text(text)
         return path
 
-    def run(self, *args: str, check: bool = True, timeout: float = 120
-            ) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, check: bool = True, timeout: float = 120,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         env = {**self.daemon.env(), "COMPOSE_PROJECT_NAME": self.name,
-               "SECRET_VALUE": "from-the-environment"}
+               "SECRET_VALUE": "from-the-environment", **(env or {})}
         result = subprocess.run([sys.executable, "-m", "minke.cli.main", "compose", *args],
                                 cwd=self.directory, env=env, capture_output=True, text=True,
                                 timeout=timeout)

@@ -191,3 +191,160 @@ def test_compose_file_variable_and_lookup_upwards(tmp_path: Path) -> None:
     sub.mkdir()
     assert list(load_dir(sub)["services"]) == ["a"]
     assert list(load_dir(tmp_path, environ={"COMPOSE_FILE": "other.yml"})["services"]) == ["o"]
+
+
+def test_pre_start_hooks_take_the_service_image(tmp_path: Path) -> None:
+    write(tmp_path / "compose.yaml", """
+services:
+  a:
+    image: app:1
+    pre_start:
+      - command: migrate --all
+        user: "1000"
+        privileged: "true"
+        working_dir: /srv
+        environment: [STEP=1, FROM_ENV]
+        per_replica: false
+      - image: other:2
+    post_start: [{command: echo started}]
+    pre_stop: [{command: [sh, -c, "echo bye"]}]
+""")
+    svc = load_dir(tmp_path, environ={"FROM_ENV": "x"})["services"]["a"]
+    assert svc["pre_start"] == [
+        {"command": ["migrate", "--all"], "user": "1000", "privileged": True,
+         "working_dir": "/srv", "environment": {"STEP": "1", "FROM_ENV": "x"},
+         "per_replica": False, "image": "app:1"},
+        {"image": "other:2"}]
+    assert svc["post_start"] == [{"command": ["echo", "started"]}]
+    assert svc["pre_stop"] == [{"command": ["sh", "-c", "echo bye"]}]
+    write(tmp_path / "compose.yaml", "services:\n  a:\n    image: x\n    pre_start:\n"
+          "      - per_replica: maybe\n")
+    with pytest.raises(ComposeFileError, match="pre_start.0.per_replica: invalid boolean"):
+        load_dir(tmp_path)
+
+
+def test_no_cache_filter_is_kept_for_the_build(tmp_path: Path) -> None:
+    from minke.compose.imaging import build_params
+
+    write(tmp_path / "compose.yaml",
+          "services:\n  a:\n    build: {context: ., no_cache_filter: [deps]}\n")
+    build = load_dir(tmp_path)["services"]["a"]["build"]
+    assert build["no_cache_filter"] == ["deps"]
+    # The classic builder has no per-stage switch: no cache at all covers the named stages.
+    assert build_params("p-a", build)["nocache"] is True
+    assert build_params("p-a", {"context": "."})["nocache"] is None
+
+
+def test_unset_bare_variables_stay_null_and_are_not_passed(tmp_path: Path) -> None:
+    from minke.compose import convert
+    from minke.compose.model import Project
+
+    write(tmp_path / "compose.yaml",
+          "services:\n  a:\n    image: x\n    environment: [MAYBE, SET, EMPTY, K=v]\n")
+    loaded = load(ProjectOptions(cwd=str(tmp_path), environ={"SET": "yes", "EMPTY": ""}))
+    assert loaded.model["services"]["a"]["environment"] == {
+        "MAYBE": None, "SET": "yes", "EMPTY": "", "K": "v"}
+    body = convert.create_body(Project(loaded.name, loaded.model), "a", 1, "x", {}, "c")
+    assert body["Env"] == ["SET=yes", "EMPTY=", "K=v"]
+
+
+def test_expose_ranges_are_one_port_each() -> None:
+    from minke.compose.convert import expose_ports
+
+    assert expose_ports(["9091-9092", 80, "53/udp", "7000-7001/udp"]) == [
+        "9091/tcp", "9092/tcp", "80/tcp", "53/udp", "7000/udp", "7001/udp"]
+    with pytest.raises(ComposeFileError, match="invalid expose range '9-1'"):
+        expose_ports(["9-1"])
+
+
+def test_service_references_are_dependencies(tmp_path: Path) -> None:
+    write(tmp_path / "compose.yaml", """
+services:
+  app: {image: x, network_mode: "service:net", ipc: "service:shm", pid: "service:net",
+        volumes_from: ["data:ro", "container:other"], links: ["db:database"]}
+  net: {image: x}
+  shm: {image: x}
+  data: {image: x}
+  db: {image: x}
+""")
+    deps = load_dir(tmp_path)["services"]["app"]["depends_on"]
+    assert set(deps) == {"net", "shm", "data", "db"}
+    assert deps["net"] == {"condition": "service_started", "restart": True, "required": True}
+    assert deps["data"]["restart"] is False
+    write(tmp_path / "compose.yaml",
+          "services:\n  app:\n    image: x\n    ipc: service:nope\n")
+    with pytest.raises(ComposeFileError, match="compose.yaml:4: service \"nope\" not found "
+                       "for ipc 'service:nope'"):
+        load_dir(tmp_path)
+    write(tmp_path / "compose.yaml",
+          "services:\n  app:\n    image: x\n    models: {llm: null}\n")
+    with pytest.raises(ComposeFileError, match='refers to undefined model llm'):
+        load_dir(tmp_path)
+    write(tmp_path / "compose.yaml", "services:\n  app:\n    image: x\n"
+          "    network_mode: service:app\n")
+    with pytest.raises(ComposeFileError, match="dependency cycle detected: app -> app"):
+        load_dir(tmp_path)
+
+
+def test_cache_serves_a_read_while_its_inputs_are_unchanged(tmp_path: Path) -> None:
+    from minke.compose.loader import cache
+
+    project = tmp_path / "p"
+    write(project / "compose.yaml", "services:\n  a:\n    image: ${IMG}\n")
+    write(project / ".env", "IMG=one\n")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path)}
+
+    def load_cached(**extra: str) -> tuple[str, bool]:
+        opts = ProjectOptions(cwd=str(project), environ={**env, **extra})
+        hit = cache.lookup(opts) is not None
+        return cache.load(opts).model["services"]["a"]["image"], hit
+
+    assert load_cached() == ("one", False)
+    assert load_cached() == ("one", True)
+    assert load_cached(COMPOSE_PROJECT_NAME="other") == ("one", True)  # name: stage two
+    assert load_cached(UNRELATED="x") == ("one", True)
+    assert load_cached(IMG="two") == ("two", False)  # a variable it looked up
+    write(project / ".env", "IMG=three\n")
+    assert load_cached() == ("three", False)
+    write(project / "compose.override.yaml", "services:\n  a:\n    image: four\n")
+    assert load_cached() == ("four", False)  # a file that appeared
+    (project / "compose.override.yaml").unlink()
+    assert load_cached() == ("three", False)
+    assert load_cached(MINKE_COMPOSE_CACHE="0") == ("three", True)  # looked up, not used
+
+
+def test_a_cached_load_imports_neither_the_yaml_parser_nor_the_validator(tmp_path: Path
+                                                                          ) -> None:
+    import subprocess
+    import sys
+
+    write(tmp_path / "p" / "compose.yaml", "services:\n  a:\n    image: x\n")
+    script = (
+        "import sys\n"
+        "from minke.compose.loader.cache import load\n"
+        "from minke.compose.loader.options import ProjectOptions\n"
+        "print(load(ProjectOptions()).model['services']['a']['image'])\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'ruamel', 'jsonschema'}))\n")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path),
+           "PATH": "/usr/bin:/bin"}
+
+    def run() -> list[str]:
+        out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path / "p", env=env,
+                             capture_output=True, text=True, check=True)
+        return out.stdout.splitlines()
+
+    assert run() == ["x", "['jsonschema', 'ruamel']"]  # the first load reads the files
+    assert run() == ["x", "[]"]
+
+
+def test_cache_keeps_the_newest_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    from minke.compose.loader import cache
+
+    monkeypatch.setattr(cache, "KEEP", 2)
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path)}
+    for n in range(4):
+        write(tmp_path / f"p{n}" / "compose.yaml", "services: {a: {image: x}}\n")
+        cache.load(ProjectOptions(cwd=str(tmp_path / f"p{n}"), environ=env))
+    assert len(list((tmp_path / "cache" / "minke" / "compose").iterdir())) == 2
+    assert cache.lookup(ProjectOptions(cwd=str(tmp_path / "p3"), environ=env)) is not None

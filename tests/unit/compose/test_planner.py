@@ -81,3 +81,33 @@ def test_dependency_order() -> None:
     order = project.order()
     assert order.index("db") < order.index("api") < order.index("web")
     assert project.with_dependencies(["api"]) == ["db", "api"]
+
+
+def test_sharing_a_replaced_container_recreates_the_sharer() -> None:
+    obs = [observed("net", 1, "new"), observed("app", 1, "h"), observed("side", 1, "h"),
+           observed("other", 1, "h", "exited")]
+    plans = {name: planner.plan_service(name, 1, "h" if name != "net" else "changed", obs)
+             for name in ("net", "app", "side", "other")}
+    planner.cascade(plans, {"app": ["net"], "side": ["app"], "other": []})
+    assert {n: kinds(a) for n, a in plans.items()} == {
+        "net": [("recreate", 1)], "app": [("recreate", 1)], "side": [("recreate", 1)],
+        "other": [("start", 1)]}
+    unchanged = {"net": planner.plan_service("net", 1, "new", obs),
+                 "app": planner.plan_service("app", 1, "h", obs)}
+    planner.cascade(unchanged, {"app": ["net"]})
+    assert kinds(unchanged["app"]) == [("keep", 1)]
+
+
+def test_hook_containers_are_not_replicas() -> None:
+    summaries = [{"Id": "a" * 64, "Names": ["/p-web-1"], "State": "running",
+                  "Labels": {model.SERVICE: "web", model.NUMBER: "1"}},
+                 {"Id": "b" * 64, "Names": ["/hook"], "State": "exited",
+                  "Labels": {model.SERVICE: "web", model.HOOK: "pre_start"}}]
+    assert [o.name for o in planner.observe(summaries)] == ["p-web-1"]
+
+
+def test_depths_group_services_that_can_stop_together() -> None:
+    project = Project("p", {"services": {
+        "web": {"depends_on": {"api": {}, "cache": {}}}, "api": {"depends_on": {"db": {}}},
+        "db": {}, "cache": {}, "worker": {"depends_on": {"db": {}}}}})
+    assert project.depths() == {"db": 0, "cache": 0, "api": 1, "worker": 1, "web": 2}

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any
 
 from minke.cli.context import Context
 from minke.client import FrameDecoder
 
 from .. import model
 from ..executor import Executor
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up: for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 COLOURS = (36, 33, 32, 35, 34, 96, 93, 92, 95, 94)  # Compose's rotation of ANSI colours
 

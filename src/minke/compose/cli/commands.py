@@ -9,13 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from typing import Any
 
 from minke.cli.context import CLIError, Context
 
 from .. import model
 from ..executor import Executor, UpOptions
-from . import attach as attach_mod
 from .commands_base import load_project, project_for, table
 
 Configure = Callable[[argparse.ArgumentParser], None]
@@ -113,6 +111,8 @@ def do_up(ctx: Context, args: argparse.Namespace) -> int:
                     wait=args.wait, wait_timeout=args.wait_timeout, timeout=args.timeout))
     if args.detach or args.wait or args.no_start:
         return 0
+    from . import attach as attach_mod  # threads and colours: only for attached output
+
     return attach_mod.follow(ctx, ex, args.services or list(project.services),
                              abort=args.abort_on_container_exit,
                              exit_code_from=args.exit_code_from, color=not args.no_color,
@@ -314,6 +314,10 @@ def do_version(ctx: Context, args: argparse.Namespace) -> int:
 
 from .copy import configure_cp, do_cp  # noqa: E402
 from .lifecycle import COMMANDS as _LIFECYCLE  # noqa: E402 - the second half of the table
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up: for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 COMMANDS: dict[str, tuple[str, Configure, Handler]] = {
     "config": ("Parse, resolve and render compose file in canonical format",

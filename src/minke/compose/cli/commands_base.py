@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from minke.cli.context import CLIError, Context
 
 from ..executor import Executor
 from ..model import Project
 
+TYPE_CHECKING = False  # typing costs milliseconds of start-up: for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
+
 
 def load_project(args: argparse.Namespace, services: list[str] | None = None) -> Project:
-    from ..loader import ProjectOptions, load
+    from ..loader.cache import load
+    from ..loader.options import ProjectOptions
 
     loaded = load(ProjectOptions(files=args.files, project_name=args.project_name,
                                  project_directory=args.project_directory,

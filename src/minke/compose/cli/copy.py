@@ -10,16 +10,16 @@ containers are left out, as Compose leaves them out. The tar work is ``minke cp`
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
-from typing import Any
 
 from minke.cli.context import CLIError, Context
-from minke.cli.copying import check_local_source, copy_from, copy_to, split_target
 
 from .. import model
 from .commands_base import project_for
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up: for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def configure_cp(p: argparse.ArgumentParser) -> None:
@@ -35,6 +35,11 @@ def configure_cp(p: argparse.ArgumentParser) -> None:
 
 
 def do_cp(ctx: Context, args: argparse.Namespace) -> int:
+    import shutil  # imported here: not on the path of the other commands
+    import tempfile
+
+    from minke.cli.copying import check_local_source, copy_from, copy_to, split_target
+
     src_service, src = split_target(args.src)
     dest_service, dest = split_target(args.dest)
     if src_service and dest_service:

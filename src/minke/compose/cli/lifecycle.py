@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import sys
-from typing import Any
 
 from minke import errors
 from minke.cli.context import CLIError, Context
 from minke.client import quote_name
 
-from .. import model
+from .. import hooks, model
 from ..executor import UpOptions
-from . import attach as attach_mod
 from .commands_base import project_for
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up: for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _services(p: argparse.ArgumentParser) -> None:
@@ -36,11 +37,16 @@ def _each(ctx: Context, args: argparse.Namespace, verb: str, action: str,
                reverse=verb in ("Stopping", "Killing", "Restarting", "Pausing"))
     for c in found:
         name = c["Names"][0].lstrip("/")
+        service = c["Labels"].get(model.SERVICE, "")
         ex.print(f" Container {name}  {verb}")
+        if action in ("stop", "restart") and c.get("State") == "running":
+            hooks.pre_stop(ex, c["Id"], service)  # as Compose: before the stop signal
         try:
             ex.api.post(f"/containers/{c['Id']}/{action}", params)
         except errors.NotModified:
             pass
+        if action == "restart" or (action == "start" and c.get("State") != "running"):
+            hooks.post_start(ex, c["Id"], service)
     return 0
 
 
@@ -125,6 +131,8 @@ def configure_logs(p: argparse.ArgumentParser) -> None:
 
 def do_logs(ctx: Context, args: argparse.Namespace) -> int:
     _, ex = project_for(ctx, args, args.services)
+    from . import attach as attach_mod  # threads and colours: only for logs
+
     return attach_mod.logs(ctx, ex, args.services, follow=args.follow, tail=args.tail,
                            timestamps=args.timestamps, since=args.since, until=args.until,
                            color=not args.no_color, prefix=not args.no_log_prefix)
@@ -221,6 +229,8 @@ def do_run(ctx: Context, args: argparse.Namespace) -> int:
         overrides["User"] = args.user
     if args.workdir:
         overrides["WorkingDir"] = args.workdir
+    import secrets
+
     name = args.name or f"{project.name}-{args.service}-run-{secrets.token_hex(6)}"
     labels = dict(item.partition("=")[::2] for item in args.label)
     # One-off containers publish the service's ports only with --service-ports, as Compose.

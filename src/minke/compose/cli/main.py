@@ -10,21 +10,50 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from minke import errors
 from minke.cli.context import CLIError, Context
+from minke.cli.parser import _Formatter
 
 from ..errors import ComposeFileError, ComposeRunError
 from . import commands
 
+TYPE_CHECKING = False  # typing costs milliseconds of start-up: for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
+
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # minke's formatter: argparse's own imports shutil (and the compression modules)
+        # for every add_argument
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> Any:
         raise CLIError(f"{message}\nSee '{self.prog} --help'.", 1)
 
 
-def build_parser() -> argparse.ArgumentParser:
+_VALUED = {"-f", "--file", "-p", "--project-name", "--project-directory", "--profile",
+           "--env-file", "--ansi", "--progress", "--parallel"}
+
+
+def command_in(argv: list[str]) -> str | None:
+    """The sub-command ``argv`` names (after the global flags), if any."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _VALUED:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg if arg in commands.COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, that sub-command alone is declared (the others cost
+    milliseconds of start-up for nothing)."""
     parser = _Parser(prog="minke compose", description="Define and run multi-container "
                      "applications with minke", allow_abbrev=False)
     parser.add_argument("-f", "--file", action="append", default=[], dest="files",
@@ -41,13 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--parallel", type=int, default=-1)
     subs = parser.add_subparsers(dest="compose_command", metavar="COMMAND", parser_class=_Parser)
     for name, (summary, configure, _) in commands.COMMANDS.items():
+        if only is not None and name != only:
+            continue  # each sub-parser costs gettext look-ups; --help lists them all
         sub = subs.add_parser(name, help=summary, description=summary, allow_abbrev=False)
         configure(sub)
     return parser
 
 
 def main(ctx: Context, argv: list[str]) -> int:
-    parser = build_parser()
+    parser = build_parser(command_in(argv))
     args = parser.parse_args(argv)
     if not args.compose_command:
         parser.print_help(ctx.stdout)

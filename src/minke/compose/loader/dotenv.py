@@ -9,11 +9,12 @@ variables defined earlier in the file, then the given lookup.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 from ..errors import ComposeFileError
+from . import inputs
 from .interpolation import TemplateError, substitute
 
 _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
@@ -150,10 +151,11 @@ def _expand(value: str, resolve: Callable[[str], str | None], file: str, line: i
     return expanded.replace("\0", "$").replace("\1", "$$")
 
 
-def read(path: Path, lookup: Callable[[str], str | None] | None = None) -> dict[str, str]:
+def read(path: str | os.PathLike[str], lookup: Callable[[str], str | None] | None = None
+         ) -> dict[str, str]:
     """Parse the env file at ``path``; a missing file names itself."""
     try:
-        text = path.read_text()
+        text = inputs.read_text(str(path))
     except FileNotFoundError as exc:
         raise ComposeFileError(f"env file {path} not found") from exc
     except OSError as exc:

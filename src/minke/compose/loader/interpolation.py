@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 from ..errors import ComposeFileError
-from .yamlfile import Override
+from .markers import Override
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up: for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 Lookup = Callable[[str], str | None]
 

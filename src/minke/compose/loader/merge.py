@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .yamlfile import Override, Reset
+from .markers import Override, Reset
 
 REPLACE = {("command",), ("entrypoint",), ("healthcheck", "test")}
 

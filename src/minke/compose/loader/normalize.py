@@ -11,13 +11,15 @@ defined, with no dependency cycle.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from ..errors import ComposeFileError
-from . import dotenv
+from ..model import NAMESPACES, service_reference
+from . import dotenv, inputs
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up: for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 Where = Callable[[tuple[str | int, ...]], tuple[str | None, int | None]]
 
@@ -122,16 +124,21 @@ def _service(name: str, svc: dict[str, Any], lookup: Callable[[str], str | None]
         spec["required"] = as_bool(spec.get("required", True),
                                    f"services.{name}.env_file.required")
         path = spec["path"]
-        if not os.path.exists(path):
+        if not inputs.isfile(path):
             if spec["required"]:
                 raise ComposeFileError(f"env file {path} not found",
                                        path=f"services.{name}.env_file")
             continue
-        environment.update(dotenv.read(Path(path), lookup))
-    for key, value in (svc.get("environment") or {}).items():
-        environment[key] = value if value is not None else lookup(key)
+        environment.update(dotenv.read(path, lookup))
+    # A bare KEY takes its value from the environment; unset, it stays null (as in
+    # ``compose config``) and is left out of the container's environment.
+    environment.update(resolve_environment(svc.get("environment") or {}, lookup))
     if "environment" in svc or environment:
         svc["environment"] = environment
+    for kind in ("post_start", "pre_stop", "pre_start"):
+        for i, hook in enumerate(svc.get(kind) or []):
+            _hook(name, svc, kind, i, hook, lookup)
+    _implicit_dependencies(svc)
     hc = svc.get("healthcheck")
     if hc and "disable" in hc:
         hc["disable"] = as_bool(hc["disable"], f"services.{name}.healthcheck.disable")
@@ -146,6 +153,45 @@ def _service(name: str, svc: dict[str, Any], lookup: Callable[[str], str | None]
     return svc
 
 
+def resolve_environment(env: dict[str, Any], lookup: Callable[[str], str | None]
+                        ) -> dict[str, Any]:
+    return {k: v if v is not None else lookup(k) for k, v in env.items()}
+
+
+def _hook(name: str, svc: dict[str, Any], kind: str, i: int, hook: dict[str, Any],
+          lookup: Callable[[str], str | None]) -> None:
+    where = f"services.{name}.{kind}.{i}"
+    for flag in ("privileged", "per_replica"):
+        if flag in hook:
+            hook[flag] = as_bool(hook[flag], f"{where}.{flag}")
+    if "environment" in hook:
+        hook["environment"] = resolve_environment(hook["environment"], lookup)
+    if kind == "pre_start":
+        if svc.get("image") and not hook.get("image"):
+            hook["image"] = svc["image"]  # compose-go: a hook runs its service's image
+    elif not hook.get("command"):
+        raise ComposeFileError(f"{where}: command is required")
+
+
+def _implicit_dependencies(svc: dict[str, Any]) -> None:
+    deps = svc.get("depends_on") or {}
+    implied: list[tuple[str, bool]] = []
+    for link in svc.get("links") or []:
+        implied.append((link.split(":")[0], True))
+    for key in NAMESPACES:
+        target = service_reference(svc.get(key))
+        if target:
+            implied.append((target, True))
+    for entry in svc.get("volumes_from") or []:
+        if not entry.startswith("container:"):
+            implied.append((entry.split(":")[0], False))
+    for target, restart in implied:
+        deps.setdefault(target, {"condition": "service_started", "restart": restart,
+                                 "required": True})
+    if deps:
+        svc["depends_on"] = deps
+
+
 def check_references(model: dict[str, Any], where: Where) -> None:
     services = model.get("services") or {}
     for name, svc in services.items():
@@ -153,6 +199,15 @@ def check_references(model: dict[str, Any], where: Where) -> None:
             file, line = where(("services", sname, *path))
             raise ComposeFileError(message, file=file, line=line)
 
+        for key in NAMESPACES:
+            target = service_reference(svc.get(key))
+            if target is not None and target not in services:
+                fail(f'service "{target}" not found for {key} \'service:{target}\'', key)
+        for i, entry in enumerate(svc.get("volumes_from") or []):
+            target = entry.split(":")[0]
+            if not entry.startswith("container:") and target not in services:
+                fail(f'service "{name}" refers to undefined service {target} in volumes_from: '
+                     "invalid compose project", "volumes_from", i)
         for dep, spec in (svc.get("depends_on") or {}).items():
             if dep not in services and spec.get("required", True):
                 fail(f'service "{name}" depends on undefined service "{dep}": invalid compose '
@@ -166,6 +221,10 @@ def check_references(model: dict[str, Any], where: Where) -> None:
                     vol["source"] not in (model.get("volumes") or {}):
                 fail(f'service "{name}" refers to undefined volume {vol["source"]}: invalid '
                      "compose project", "volumes", i)
+        for model_name in svc.get("models") or []:
+            if model_name not in (model.get("models") or {}):
+                fail(f'service "{name}" refers to undefined model {model_name}: invalid '
+                     "compose project", "models")
         for kind in ("secrets", "configs"):
             for i, ref in enumerate(svc.get(kind) or []):
                 if ref["source"] not in (model.get(kind) or {}):

@@ -9,74 +9,41 @@ are applied and the result normalised (``normalize``). Every error names the fil
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ComposeFileError
-from . import dotenv, merge, normalize, syntax
+from . import dotenv, inputs, merge, syntax
+from .finish import Environment, Read, finish
 from .interpolation import interpolate
+from .options import Loaded, ProjectOptions
 from .validate import validate
 from .yamlfile import Document, Override, Reset, parse
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 OVERRIDE_FILES = ("compose.override.yaml", "compose.override.yml",
                   "docker-compose.override.yml", "docker-compose.override.yaml")
-_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 Origins = dict[tuple[str | int, ...], tuple[str, int]]
 
 
-@dataclass
-class ProjectOptions:
-    """What ``docker compose`` takes from its global flags."""
-
-    files: list[str] = field(default_factory=list)
-    project_name: str | None = None
-    project_directory: str | None = None
-    env_files: list[str] = field(default_factory=list)
-    profiles: list[str] = field(default_factory=list)
-    services: list[str] = field(default_factory=list)  # named on the command line
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    cwd: str = field(default_factory=os.getcwd)
-
-
-@dataclass
-class Loaded:
-    """The canonical model and what was used to make it."""
-
-    model: dict[str, Any]
-    name: str
-    working_dir: str
-    config_files: list[str]
-    environment: dict[str, str]
-    env_files: list[str]
-    disabled: dict[str, dict[str, Any]]
-
-
-def normalize_name(name: str) -> str:
-    """A directory name as Compose turns it into a project name."""
-    return re.sub(r"[^a-z0-9_-]", "", name.lower()).lstrip("_-")
-
-
-def find_files(opts: ProjectOptions, environ: Mapping[str, str]) -> list[str]:
+def find_files(opts: ProjectOptions, environ: Environment) -> list[str]:
     if opts.files:
         return [f if f == "-" else os.path.abspath(os.path.join(opts.cwd, f))
                 for f in opts.files]
-    if environ.get("COMPOSE_FILE"):
-        sep = environ.get("COMPOSE_PATH_SEPARATOR", os.pathsep)
+    listed = environ.get("COMPOSE_FILE")
+    if listed:
+        sep = environ.get("COMPOSE_PATH_SEPARATOR") or os.pathsep
         base = opts.project_directory or opts.cwd
-        return [os.path.abspath(os.path.join(base, f))
-                for f in environ["COMPOSE_FILE"].split(sep) if f]
+        return [os.path.abspath(os.path.join(base, f)) for f in listed.split(sep) if f]
     directory = os.path.abspath(opts.project_directory or opts.cwd)
     while True:
         for candidate in DEFAULT_FILES:
             path = os.path.join(directory, candidate)
-            if os.path.isfile(path):
+            if inputs.isfile(path):
                 overrides = [os.path.join(directory, o) for o in OVERRIDE_FILES
-                             if os.path.isfile(os.path.join(directory, o))]
+                             if inputs.isfile(os.path.join(directory, o))]
                 return [path, *overrides[:1]]
         parent = os.path.dirname(directory)
         if parent == directory:
@@ -84,27 +51,28 @@ def find_files(opts: ProjectOptions, environ: Mapping[str, str]) -> list[str]:
         directory = parent
 
 
-def environment(opts: ProjectOptions, directory: str) -> tuple[dict[str, str], list[str]]:
+def environment(opts: ProjectOptions, directory: str, process: Mapping[str, str]
+                ) -> tuple[Environment, list[str]]:
     """The interpolation environment: the env files, overridden by the process environment."""
     files = [os.path.join(directory, f) for f in opts.env_files] if opts.env_files else []
-    if not files and os.path.isfile(os.path.join(directory, ".env")):
+    if not files and inputs.isfile(os.path.join(directory, ".env")):
         files = [os.path.join(directory, ".env")]
-    env: dict[str, str] = {}
+    values: dict[str, str] = {}
     for path in files:
-        env.update(dotenv.read(_path(path), lambda k: opts.environ.get(k, env.get(k))))
-    env.update(opts.environ)
-    return env, files
-
-
-def _path(path: str) -> Any:
-    from pathlib import Path
-
-    return Path(path)
+        values.update(dotenv.read(path, lambda k: process.get(k, values.get(k))))
+    return Environment(process, values), files
 
 
 def load(opts: ProjectOptions) -> Loaded:
     """The project the options describe, in canonical form."""
-    first_env, _ = environment(opts, os.path.abspath(opts.project_directory or opts.cwd))
+    return finish(read(opts), opts)
+
+
+def read(opts: ProjectOptions) -> Read:
+    """Stage one: the files found, read, interpolated, validated and merged."""
+    process = inputs.TrackedEnviron(opts.environ)
+    first_env, _ = environment(opts, os.path.abspath(opts.project_directory or opts.cwd),
+                               process)
     files = find_files(opts, first_env)
     if opts.project_directory:
         workdir = os.path.abspath(os.path.join(opts.cwd, opts.project_directory))
@@ -112,34 +80,11 @@ def load(opts: ProjectOptions) -> Loaded:
         workdir = os.path.abspath(opts.cwd)
     else:
         workdir = os.path.dirname(files[0])
-    env, env_files = environment(opts, workdir)
+    env, env_files = environment(opts, workdir, process)
     origins: Origins = {}
     model = load_files(files, workdir, env.get, origins, set())
-
-    name = opts.project_name or env.get("COMPOSE_PROJECT_NAME") or model.get("name")
-    if name:
-        if not _PROJECT_NAME.match(name):
-            raise ComposeFileError(
-                f'invalid project name "{name}": must consist only of lowercase alphanumeric '
-                "characters, hyphens, and underscores as well as start with a letter or number")
-    else:
-        name = normalize_name(os.path.basename(workdir))
-        if not name:
-            raise ComposeFileError(f"project name can't be derived from {workdir}; use -p")
-    env.setdefault("COMPOSE_PROJECT_NAME", name)
-
-    profiles = opts.profiles or [p for p in env.get("COMPOSE_PROFILES", "").split(",") if p]
-    disabled = apply_profiles(model, profiles, opts.services)
-
-    def where(path: tuple[str | int, ...]) -> tuple[str | None, int | None]:
-        while path:
-            if path in origins:
-                return origins[path]
-            path = path[:-1]
-        return (files[0], None)
-
-    canonical = normalize.project(model, name, env.get, where)
-    return Loaded(canonical, name, workdir, files, env, env_files, disabled)
+    return Read(model, workdir, files, env_files, env.files,
+                [[list(path), file, line] for path, (file, line) in origins.items()])
 
 
 def load_files(files: list[str], workdir: str, lookup: Callable[[str], str | None],
@@ -155,10 +100,10 @@ def load_files(files: list[str], workdir: str, lookup: Callable[[str], str | Non
 
 def read_document(file: str) -> Document:
     if file == "-":
+        inputs.not_replayable()
         return parse(sys.stdin.read(), "-")
     try:
-        with open(file) as f:
-            text = f.read()
+        text = inputs.read_text(file)
     except FileNotFoundError as exc:
         raise ComposeFileError(f"open {file}: no such file or directory") from exc
     except OSError as exc:
@@ -220,10 +165,10 @@ def _includes(doc: Document, entries: list[Any], lookup: Callable[[str], str | N
         env_files = spec.get("env_file") or []
         env_files = [env_files] if isinstance(env_files, str) else env_files
         default_env = os.path.join(workdir, ".env")
-        if not env_files and os.path.isfile(default_env):
+        if not env_files and inputs.isfile(default_env):
             env_files = [default_env]
         for path in env_files:
-            env.update(dotenv.read(_path(syntax.resolve_path(path, base)), lookup))
+            env.update(dotenv.read(syntax.resolve_path(path, base), lookup))
 
         def sub_lookup(key: str, env: dict[str, str] = env) -> str | None:
             value = lookup(key)
@@ -269,25 +214,3 @@ def _extends(doc: Document, services: dict[str, Any], name: str, workdir: str,
     base = _extends(base_doc, base_services, target, base_dir, lookup, [*chain, key])
     base = syntax.service(base, base_dir, target)
     return merge.merge_service(base, syntax.service(svc, workdir, name))
-
-
-def apply_profiles(model: dict[str, Any], profiles: list[str],
-                   targets: list[str]) -> dict[str, dict[str, Any]]:
-    """Remove the services whose profiles are all inactive; return them."""
-    services = model.get("services") or {}
-    active = set(profiles)
-    enabled = {name for name, svc in services.items()
-               if not (svc or {}).get("profiles") or "*" in active
-               or active & set(svc["profiles"])}
-    pending = [t for t in targets if t in services]
-    while pending:  # services named on the command line, and what they need, are enabled
-        name = pending.pop()
-        if name in enabled and name not in targets:
-            continue
-        enabled.add(name)
-        deps = (services[name] or {}).get("depends_on") or {}
-        pending.extend(d for d in deps if d in services and d not in enabled)
-    disabled = {n: s for n, s in services.items() if n not in enabled}
-    if services:
-        model["services"] = {n: s for n, s in services.items() if n in enabled}
-    return disabled

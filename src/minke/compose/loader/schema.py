@@ -1,10 +1,13 @@
-"""The compose-spec JSON schema (draft-07), stated by minke.
+"""The compose-spec JSON schema (draft 2020-12), stated by minke.
 
-This is the schema of the Compose Specification (github.com/compose-spec/compose-spec,
-``schema/compose-spec.json``) written as Python, property by property, so that minke ships
-what it validates against and nothing it does not need at run time (descriptions are left
-out). ``tests/unit/compose/test_schema.py`` compares it with the reference file
-structurally, so a drift either way fails the tests. Built once, on first use.
+This is the newest schema of the Compose Specification: compose-go's
+``schema/compose-spec.json``, which the spec's own repository names its source of truth
+(it adds ``pre_start`` hooks, ``build.no_cache_filter`` and null service ``models`` to the
+copy in github.com/compose-spec/compose-spec). It is written as Python, property by
+property, so that minke ships what it validates against and nothing it does not need at
+run time (descriptions are left out). ``tests/unit/compose/test_schema.py`` checks it
+against both reference files: equal to compose-go's, a superset of compose-spec's, and
+every key it adds handled by the loader. Built once, on first use.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ def t(*types: str) -> dict[str, Any]:
 
 
 def ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/definitions/{name}"}
+    return {"$ref": f"#/$defs/{name}"}
 
 
 def strings(unique: bool = False) -> dict[str, Any]:
@@ -66,7 +69,7 @@ def _service() -> dict[str, Any]:
         "no_cache": BOOL, "additional_contexts": ref("list_or_dict"), "network": t("string"),
         "provenance": t("string", "boolean"), "sbom": t("string", "boolean"), "pull": BOOL,
         "target": t("string"), "shm_size": INT, "extra_hosts": ref("extra_hosts"),
-        "isolation": t("string"), "privileged": BOOL,
+        "isolation": t("string"), "privileged": BOOL, "no_cache_filter": ref("string_or_list"),
         "secrets": ref("service_config_or_secret"), "tags": strings(),
         "ulimits": ref("ulimits"), "platforms": strings(),
     })
@@ -152,7 +155,8 @@ def _service() -> dict[str, Any]:
         "mac_address": t("string"), "mem_limit": NUM, "mem_reservation": t("string", "integer"),
         "mem_swappiness": INT, "memswap_limit": NUM, "network_mode": t("string"),
         "models": one_of(ref("list_of_strings"), {"type": "object", "patternProperties": {
-            NAME: obj({"endpoint_var": t("string"), "model_var": t("string")})}}),
+            NAME: one_of(obj({"endpoint_var": t("string"), "model_var": t("string")}),
+                         t("null"))}}),
         "networks": one_of(ref("list_of_strings"), {
             "type": "object", "additionalProperties": False,
             "patternProperties": {NAME: one_of(network_attachment, t("null"))}}),
@@ -163,6 +167,7 @@ def _service() -> dict[str, Any]:
         "ports": {"type": "array", "uniqueItems": True,
                   "items": one_of(t("number"), t("string"), port)},
         "post_start": {"type": "array", "items": ref("service_hook")},
+        "pre_start": {"type": "array", "items": ref("pre_start_hook")},
         "pre_stop": {"type": "array", "items": ref("service_hook")},
         "privileged": BOOL, "profiles": ref("list_of_strings"),
         "pull_policy": {"type": "string", "pattern": "always|never|build|if_not_present|"
@@ -270,6 +275,10 @@ def _definitions() -> dict[str, Any]:
                      required=["model"]),
         "command": one_of(t("null"), t("string"), strings()),
         "service_hook": hook,
+        "pre_start_hook": obj({"command": ref("command"), "image": t("string"),
+                               "user": t("string"), "privileged": BOOL,
+                               "working_dir": t("string"), "environment": ref("list_or_dict"),
+                               "per_replica": BOOL}),
         "env_file": one_of(t("string"), {"type": "array", "items": one_of(t("string"), {
             "type": "object", "additionalProperties": False,
             "properties": {"path": t("string"), "format": t("string"),
@@ -308,7 +317,7 @@ def _named(definition: str, closed: bool = True) -> dict[str, Any]:
 def compose_schema() -> dict[str, Any]:
     """The whole schema, as ``jsonschema`` takes it."""
     return {
-        "$schema": "https://json-schema.org/draft-07/schema",
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "compose_spec.json",
         "type": "object",
         "title": "Compose Specification",
@@ -321,5 +330,5 @@ def compose_schema() -> dict[str, Any]:
         },
         "patternProperties": dict(X),
         "additionalProperties": False,
-        "definitions": _definitions(),
+        "$defs": _definitions(),
     }

@@ -12,10 +12,13 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from typing import Any
 
 from ..errors import ComposeFileError
-from .yamlfile import Override, Reset
+from .markers import Override, Reset
+
+TYPE_CHECKING = False  # typing costs milliseconds of start-up: for type checkers only
+if TYPE_CHECKING:
+    from typing import Any
 
 MAP_FIELDS = ("environment", "labels", "sysctls", "annotations")
 LIST_FIELDS = ("dns", "dns_search", "tmpfs", "label_file")
@@ -79,6 +82,9 @@ def service(svc: dict[str, Any], base: str, name: str) -> dict[str, Any]:
         "command": command,
         "entrypoint": command,
         "healthcheck": healthcheck,
+        "post_start": hooks,
+        "pre_stop": hooks,
+        "pre_start": hooks,
     }
     for key, fn in conv.items():
         if key in out and out[key] is not None:
@@ -89,6 +95,19 @@ def service(svc: dict[str, Any], base: str, name: str) -> dict[str, Any]:
 def command(value: Any) -> Any:
     # Compose v2 splits a string command as a shell would, and runs it without a shell.
     return shlex.split(value) if isinstance(value, str) else value
+
+
+def hooks(value: list[Any]) -> list[dict[str, Any]]:
+    """Lifecycle hooks: commands split as a service's, environment as a mapping."""
+    out = []
+    for hook in value:
+        hook = dict(hook)
+        if hook.get("command") is not None:
+            hook["command"] = command(hook["command"])
+        if "environment" in hook:
+            hook["environment"] = to_map(hook["environment"], empty=None)
+        out.append(hook)
+    return out
 
 
 def build(value: Any, base: str) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from .yamlfile import Document, Override, Reset
 
 @cache
 def _validator() -> Any:
-    from jsonschema import Draft7Validator
+    from jsonschema import Draft202012Validator
 
-    return Draft7Validator(compose_schema())
+    return Draft202012Validator(compose_schema())
 
 
 def validate(doc: Document, data: dict[str, Any]) -> None:

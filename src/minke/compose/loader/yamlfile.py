@@ -18,22 +18,11 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from ..errors import ComposeFileError
+from .markers import Override, Reset
+
+__all__ = ["Document", "Override", "Reset", "parse"]
 
 Path = tuple[str | int, ...]
-
-
-class Reset:
-    """``!reset``: drop the value inherited from earlier files."""
-
-    def __repr__(self) -> str:
-        return "!reset"
-
-
-@dataclass
-class Override:
-    """``!override value``: replace the inherited value instead of merging with it."""
-
-    value: Any
 
 
 @dataclass
