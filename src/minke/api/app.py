@@ -1,8 +1,10 @@
 """The aiohttp application serving the Docker Engine API: middleware and route installation.
 
-Middleware checks the ``/vX.YY`` prefix against the supported range and turns minke's
-errors into Docker's ``{"message": ...}`` bodies through ``httperrors``; routes live in
-``api/routes/`` and hold no business logic.
+Middleware checks the ``/vX.YY`` prefix against the supported range, refuses a URL with a
+NUL byte (``params.check_url``) and turns minke's errors into Docker's ``{"message": ...}``
+bodies through ``httperrors``; routes live in ``api/routes/`` and hold no business logic.
+Bodies are checked against their ``shapes`` by the one JSON reader, ``params.json_body``.
+Any other exception is a bug: it stays a 500, logged with its traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from aiohttp import web
 
 from minke import errors, httperrors
-from minke.api import routing
+from minke.api import params, routing
 from minke.api.keys import ENGINE
 from minke.engine.engine import Engine
 from minke.version import API_VERSION, MIN_API_VERSION, parse
@@ -29,6 +31,12 @@ def _error(status: int, message: str) -> web.Response:
         body=json.dumps({"message": message}).encode() + b"\n",
         content_type="application/json",
     )
+
+
+@web.middleware
+async def url_middleware(request: web.Request, handler: routing.Handler) -> web.StreamResponse:
+    params.check_url(request)
+    return await handler(request)
 
 
 @web.middleware
@@ -75,6 +83,7 @@ async def error_middleware(request: web.Request, handler: routing.Handler) -> we
 def make_app(engine: Engine) -> web.Application:
     from minke.api.routes import build as image_build
     from minke.api.routes import (
+        buildkit,
         commit,
         container_files,
         containers,
@@ -82,6 +91,8 @@ def make_app(engine: Engine) -> web.Application:
         execs,
         images,
         networks,
+        nodes,
+        swarm,
         system,
         system_df,
         volumes,
@@ -89,12 +100,13 @@ def make_app(engine: Engine) -> web.Application:
     from minke.api.routes import stats as container_stats
 
     app = web.Application(
-        middlewares=[error_middleware, version_middleware],
+        middlewares=[error_middleware, url_middleware, version_middleware],
         client_max_size=0,  # bodies (import, load, build contexts) are streamed, never capped
         handler_args={"max_field_size": 65536},
     )
     app[ENGINE] = engine
     for module in (system, images, containers, execs, volumes, distribution, networks,
-                   container_files, commit, system_df, container_stats, image_build):
+                   container_files, commit, system_df, container_stats, image_build, buildkit,
+                   swarm, nodes):
         routing.install(app, module.routes)
     return app

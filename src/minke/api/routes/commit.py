@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from minke.api import params
+from minke.api import params, shapes
 from minke.api.keys import engine
 from minke.api.routing import Routes
 from minke.engine.containers.commit import commit as commit_container
@@ -18,7 +18,7 @@ async def commit(request: web.Request) -> web.Response:
     container = params.qstr(request, "container")
     if not container:
         raise InvalidParameter("container is required: the container to commit")
-    body = await params.json_body(request, required=False)
+    body = await params.json_body(request, shapes.COMMIT, required=False)
     eng = engine(request)
     image_id = await commit_container(
         eng.containers, eng.images, eng.events, container,

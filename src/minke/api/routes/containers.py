@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable
-from pathlib import Path
 
 from aiohttp import web
 
-from minke.api import params
+from minke.api import params, shapes
 from minke.api.hijack import MULTIPLEXED_STREAM, RAW_STREAM, HijackedConnection, hijack
 from minke.api.keys import engine
 from minke.api.routing import Routes
 from minke.api.streaming import parse_detach_keys, pump
 from minke.api.streams import frame
+from minke.engine.containers.config import log_file, readable_log
 from minke.engine.containers.prune import prune as prune_containers
 from minke.engine.runtime import AttachStream, logfile
 from minke.errors import InvalidParameter
@@ -25,7 +25,7 @@ routes = Routes()
 
 @routes.post("/containers/create")
 async def create(request: web.Request) -> web.Response:
-    body = await params.json_body(request)
+    body = await params.json_body(request, shapes.CONTAINER_CREATE)
     name = params.qstr(request, "name")
     record = await engine(request).containers.create(body, name=name or None)
     return web.json_response({"Id": record["Id"], "Warnings": []}, status=201)
@@ -162,8 +162,9 @@ async def attach(request: web.Request) -> web.StreamResponse:
     attachment = await containers.attach(record["Id"]) if params.qbool(request, "stream") else None
     response, conn = await hijack(request, RAW_STREAM if tty else MULTIPLEXED_STREAM)
     try:
-        if params.qbool(request, "logs"):
-            records, _ = await asyncio.to_thread(logfile.read_records, Path(record["LogPath"]))
+        log_path = log_file(record)  # None with --log-driver none: nothing to replay
+        if params.qbool(request, "logs") and log_path is not None:
+            records, _ = await asyncio.to_thread(logfile.read_records, log_path)
             for rec in records:
                 kind = 1 if rec.stream == "stdout" else 2
                 if (kind == 1 and want_stdout) or (kind == 2 and want_stderr):
@@ -204,7 +205,7 @@ def _since(raw: str | None, name: str) -> int | None:
         return None
     try:
         return int(float(raw) * 1_000_000_000)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number; inf
         raise InvalidParameter(f"invalid value for {name}: {raw!r}") from None
 
 
@@ -229,7 +230,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     if tail is not None and tail < 0:
         tail = None
     tty = bool(record["Config"].get("Tty"))
-    log_path = Path(record["LogPath"])
+    log_path = readable_log(record)
     reader = await asyncio.to_thread(
         logfile.LogReader, log_path, since_ns=since, until_ns=until, tail=tail
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from minke.api import shapes
 from minke.api.keys import engine
 from minke.api.params import json_body, qstr
 from minke.api.routing import Routes
@@ -89,7 +90,7 @@ async def distribution(request: web.Request) -> web.Response:
 
 @routes.post("/auth")
 async def auth(request: web.Request) -> web.Response:
-    body = await json_body(request)
+    body = await json_body(request, shapes.AUTH)
     credentials = {k.lower(): str(v) for k, v in body.items() if isinstance(v, str) and v}
     if not credentials.get("username") and not credentials.get("identitytoken"):
         raise InvalidParameter("username is required to log in")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from minke.api import params
+from minke.api import params, shapes
 from minke.api.hijack import MULTIPLEXED_STREAM, RAW_STREAM, hijack
 from minke.api.keys import engine
 from minke.api.routing import Routes
@@ -17,14 +17,14 @@ routes = Routes()
 
 @routes.post("/containers/{name}/exec")
 async def create(request: web.Request) -> web.Response:
-    body = await params.json_body(request)
+    body = await params.json_body(request, shapes.EXEC_CREATE)
     exec_id = engine(request).execs.create(request.match_info["name"], body)
     return web.json_response({"Id": exec_id}, status=201)
 
 
 @routes.post("/exec/{id}/start")
 async def start(request: web.Request) -> web.StreamResponse:
-    body = await params.json_body(request, required=False)
+    body = await params.json_body(request, shapes.EXEC_START, required=False)
     execs = engine(request).execs
     ex = execs.get(request.match_info["id"])
     detach = bool(body.get("Detach"))

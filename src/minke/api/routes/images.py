@@ -18,7 +18,7 @@ from minke.api.params import qbool, qfilters, qstr
 from minke.api.routes.distribution import Progress, progress_stream, registry_auth
 from minke.api.routing import Routes
 from minke.api.streams import JSONLines, send_tar
-from minke.errors import InvalidParameter, NotSupported
+from minke.errors import InvalidParameter, MinkeError, NotSupported
 
 routes = Routes()
 
@@ -63,7 +63,14 @@ async def create(request: web.Request) -> web.StreamResponse:
 @routes.post("/images/load")
 async def load(request: web.Request) -> web.StreamResponse:
     qbool(request, "quiet")  # validated; there is no progress output to suppress
-    lines = await engine(request).images.load(_body(request))
+    try:
+        lines = await engine(request).images.load(_body(request))
+    except MinkeError as exc:
+        # Docker answers 200 and reports a failed load in the stream, quiet or not;
+        # docker-py raises ImageLoadError from that line, the docker CLI prints it.
+        out = await JSONLines(request).start()
+        await out.error(exc.message)
+        return await out.finish()
     out = await JSONLines(request).start()
     for line in lines:
         await out.send({"stream": line + "\n"})

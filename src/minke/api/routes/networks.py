@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from minke.api import params
+from minke.api import params, shapes
 from minke.api.keys import engine
 from minke.api.routing import Routes
 from minke.errors import InvalidParameter
@@ -14,28 +14,17 @@ from minke.errors import InvalidParameter
 routes = Routes()
 
 
-def _object(body: dict[str, Any], field: str) -> dict[str, Any]:
-    value = body.get(field) or {}
-    if not isinstance(value, dict):
-        raise InvalidParameter(f"invalid value for {field}: expected an object")
-    return value
-
-
 def _container(body: dict[str, Any]) -> str:
     """The ``Container`` of a connect or disconnect body."""
     container = body.get("Container")
-    if not container or not isinstance(container, str):
+    if not container:
         raise InvalidParameter("Container: a container id or name is required")
     return container
 
 
 @routes.post("/networks/create")
 async def create(request: web.Request) -> web.Response:
-    body = await params.json_body(request)
-    for field in ("IPAM", "Options", "Labels"):
-        _object(body, field)
-    if not isinstance(body.get("Name", ""), str):
-        raise InvalidParameter("invalid value for Name: expected a string")
+    body = await params.json_body(request, shapes.NETWORK_CREATE)
     doc = await engine(request).networks.create(body)
     return web.json_response({"Id": doc["Id"], "Warning": ""}, status=201)
 
@@ -52,16 +41,16 @@ async def inspect(request: web.Request) -> web.Response:
 
 @routes.post("/networks/{name}/connect")
 async def connect(request: web.Request) -> web.Response:
-    body = await params.json_body(request)
+    body = await params.json_body(request, shapes.NETWORK_CONNECT)
     container = _container(body)
     await engine(request).networks.connect(
-        request.match_info["name"], container, _object(body, "EndpointConfig"))
+        request.match_info["name"], container, body.get("EndpointConfig") or {})
     return web.Response(status=200)
 
 
 @routes.post("/networks/{name}/disconnect")
 async def disconnect(request: web.Request) -> web.Response:
-    body = await params.json_body(request)
+    body = await params.json_body(request, shapes.NETWORK_DISCONNECT)
     container = _container(body)
     await engine(request).networks.disconnect(
         request.match_info["name"], container, bool(body.get("Force")))

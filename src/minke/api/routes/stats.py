@@ -7,7 +7,7 @@ import contextlib
 
 from aiohttp import web
 
-from minke.api import params
+from minke.api import params, shapes
 from minke.api.keys import engine
 from minke.api.routing import Routes
 from minke.api.streams import JSONLines
@@ -41,6 +41,6 @@ async def stats(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/containers/{name}/update")
 async def update(request: web.Request) -> web.Response:
-    body = await params.json_body(request)
+    body = await params.json_body(request, shapes.CONTAINER_UPDATE)
     warnings = await engine(request).resources.update(request.match_info["name"], body)
     return web.json_response({"Warnings": warnings or None})

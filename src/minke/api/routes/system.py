@@ -20,7 +20,9 @@ PING_HEADERS = {
     "Api-Version": API_VERSION,
     "Ostype": "linux",
     "Docker-Experimental": "false",
-    "Builder-Version": "1",  # the classic builder's protocol; "2" makes CLIs try BuildKit
+    # BuildKit's API (POST /grpc, /session) is served, so say so as dockerd 23+ does; the
+    # classic POST /build stays for clients that ask for it (DOCKER_BUILDKIT=0, docker-py).
+    "Builder-Version": "2",
     "Cache-Control": "no-cache, no-store, must-revalidate",
     "Pragma": "no-cache",
     "Swarm": "inactive",
@@ -31,14 +33,22 @@ def _server_header() -> dict[str, str]:
     return {"Server": f"Docker/{DOCKER_COMPAT_VERSION} (linux)"}
 
 
+def _swarm_header(request: web.Request) -> dict[str, str]:
+    """dockerd's ``Swarm`` header: inactive, locked, or active/manager."""
+    swarm = engine(request).swarm
+    return {"Swarm": swarm.ping_status()} if swarm is not None else {}
+
+
 @routes.get("/_ping")
 async def ping(request: web.Request) -> web.Response:
-    return web.Response(text="OK", headers={**PING_HEADERS, **_server_header()})
+    return web.Response(text="OK", headers={**PING_HEADERS, **_server_header(),
+                                            **_swarm_header(request)})
 
 
 @routes.head("/_ping")
 async def ping_head(request: web.Request) -> web.Response:
-    return web.Response(headers={**PING_HEADERS, **_server_header(), "Content-Length": "0"})
+    return web.Response(headers={**PING_HEADERS, **_server_header(), **_swarm_header(request),
+                                 "Content-Length": "0"})
 
 
 def version_doc() -> dict[str, object]:

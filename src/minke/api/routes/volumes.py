@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from minke.api import params
+from minke.api import params, shapes
 from minke.api.keys import engine
 from minke.api.routing import Routes
-from minke.errors import InvalidParameter
 
 routes = Routes()
 
 
-def _str_map(body: dict[str, Any], field: str) -> dict[str, str]:
-    value = body.get(field) or {}
-    if not isinstance(value, dict):
-        raise InvalidParameter(f"invalid value for {field}: expected an object of strings")
-    return {str(k): str(v) for k, v in value.items()}
-
-
 @routes.post("/volumes/create")
 async def create(request: web.Request) -> web.Response:
-    body = await params.json_body(request, required=False)
-    name = body.get("Name") or ""
-    if not isinstance(name, str):
-        raise InvalidParameter("invalid value for Name: expected a string")
+    body = await params.json_body(request, shapes.VOLUME_CREATE, required=False)
     doc = engine(request).volumes.create(
-        name, driver=str(body.get("Driver") or ""), options=_str_map(body, "DriverOpts"),
-        labels=_str_map(body, "Labels"),
+        body.get("Name") or "", driver=body.get("Driver") or "",
+        options=body.get("DriverOpts") or {}, labels=body.get("Labels") or {},
     )
     return web.json_response(engine(request).volumes.inspect(doc["Name"]), status=201)
 

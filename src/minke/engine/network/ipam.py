@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from minke.errors import Forbidden, InternalError, InvalidParameter, Unavailable
+from minke.errors import Forbidden, InvalidParameter, Unavailable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -155,9 +155,9 @@ def build_config(
         if entry.get("Gateway"):
             gateway = _address(entry["Gateway"], "gateway address")
             if gateway not in subnet:
-                # Docker's text and status (500) for this case.
-                raise InternalError(f"failed to allocate gateway ({entry['Gateway']}): "
-                                    "Requested address is out of range")
+                # Docker's text; its status (500) would blame the daemon for the request.
+                raise InvalidParameter(f"failed to allocate gateway ({entry['Gateway']}): "
+                                       "Requested address is out of range")
         else:
             gateway = next(subnet.hosts())
         aux: dict[str, Address] = {}

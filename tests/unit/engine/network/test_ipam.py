@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from minke.engine.network import ipam
-from minke.errors import Forbidden, InternalError, InvalidParameter, Unavailable
+from minke.errors import Forbidden, InvalidParameter, Unavailable
 
 
 def net(text: str) -> ipam.Network:
@@ -47,7 +47,7 @@ def test_dual_stack_adds_an_ipv6_pool() -> None:
 
 @pytest.mark.parametrize(("entry", "error", "text"), [
     ({"Subnet": "10.9.3.128/25"}, Forbidden, "Pool overlaps"),
-    ({"Subnet": "10.9.4.0/24", "Gateway": "10.9.5.1"}, InternalError, "failed to allocate"),
+    ({"Subnet": "10.9.4.0/24", "Gateway": "10.9.5.1"}, InvalidParameter, "failed to allocate"),
     ({"Subnet": "10.9.4.0/24", "IPRange": "10.9.6.0/25"}, InvalidParameter, "range"),
     ({"Subnet": "10.9.4.0/24", "AuxiliaryAddresses": {"a": "10.1.1.1"}}, InvalidParameter,
      "aux-address"),
