@@ -106,6 +106,23 @@ VERBS: dict[str, Verb] = {
                                "[OPTIONS] NETWORK CONTAINER"),
     "network-rm": Verb("network", "Remove one or more networks", "NETWORK [NETWORK...]"),
     "network-prune": Verb("network", "Remove all unused networks", "[OPTIONS]"),
+    "swarm-init": Verb("swarm", "Initialize a swarm", "[OPTIONS]"),
+    "swarm-leave": Verb("swarm", "Leave the swarm", "[OPTIONS]"),
+    "swarm-update": Verb("swarm", "Update the swarm", "[OPTIONS]"),
+    "swarm-join-token": Verb("swarm", "Manage join tokens", "[OPTIONS] (worker|manager)"),
+    "swarm-unlock-key": Verb("swarm", "Manage the unlock key", "[OPTIONS]"),
+    "swarm-unlock": Verb("swarm", "Unlock swarm", ""),
+    "swarm-inspect": Verb("swarm", "Display detailed information on the swarm", "[OPTIONS]"),
+    "node-ls": Verb("node", "List nodes in the swarm", "[OPTIONS]"),
+    "node-inspect": Verb("node", "Display detailed information on one or more nodes",
+                         "[OPTIONS] self|NODE [NODE...]"),
+    "node-update": Verb("node", "Update a node", "[OPTIONS] NODE"),
+    "node-rm": Verb("node", "Remove one or more nodes from the swarm",
+                    "[OPTIONS] NODE [NODE...]"),
+    "node-promote": Verb("node", "Promote one or more nodes to manager in the swarm",
+                         "NODE [NODE...]"),
+    "node-demote": Verb("node", "Demote one or more nodes from manager in the swarm",
+                        "NODE [NODE...]"),
 }
 
 # Management commands: sub-verb → (verb, defaults the sub-verb implies).
@@ -135,6 +152,15 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, dict[str, str]]]]] = {
         **{name: (f"network-{name}", {}) for name in (
             "create", "ls", "inspect", "connect", "disconnect", "rm", "prune")},
         "list": ("network-ls", {}), "remove": ("network-rm", {}),
+    }),
+    "swarm": ("Manage Swarm", {
+        **{name: (f"swarm-{name}", {}) for name in (
+            "init", "leave", "update", "join-token", "unlock-key", "unlock", "inspect")},
+    }),
+    "node": ("Manage Swarm nodes", {
+        **{name: (f"node-{name}", {}) for name in (
+            "ls", "inspect", "update", "rm", "promote", "demote")},
+        "list": ("node-ls", {}), "remove": ("node-rm", {}),
     }),
     "system": ("Manage minke", {
         "events": ("events", {}), "info": ("info", {}), "df": ("system-df", {}),

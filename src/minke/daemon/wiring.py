@@ -1,4 +1,5 @@
-"""The one place that picks implementations: which OCI runtime and monitor an Engine gets."""
+"""The one place that picks implementations: which OCI runtime and monitor an Engine gets,
+and its swarm membership (on the SQLite cluster store)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import shutil
 from minke.engine.engine import Engine, EngineConfig
 from minke.engine.runtime import Conmon, Runc
 from minke.errors import Unavailable
+from minke.swarm.agent import LocalAgent
+from minke.swarm.cluster import SwarmCluster
 
 
 def _binary(name: str) -> str:
@@ -19,4 +22,7 @@ def _binary(name: str) -> str:
 def build_engine(config: EngineConfig, *, runtime: str = "runc") -> Engine:
     oci = Runc(binary=_binary(runtime), root=config.exec_root / runtime, name=runtime)
     monitor = Conmon(runtime=oci, exec_root=config.exec_root / "monitor", binary=_binary("conmon"))
-    return Engine(config, runtime=oci, monitor=monitor)
+    engine = Engine(config, runtime=oci, monitor=monitor)
+    engine.swarm = SwarmCluster(config.data_root / "swarm", agent=LocalAgent(engine),
+                                publish=engine.events.publish)
+    return engine

@@ -131,6 +131,9 @@ def do_info(ctx: Context, args: argparse.Namespace) -> int:
         elif isinstance(value, bool):
             value = str(value).lower()
         lines.append(f" {label}: {value}")
+    from .swarm import info_lines
+
+    lines += info_lines(info.get("Swarm") or {})
     for warning in info.get("Warnings") or []:
         lines.append(warning)
     ctx.stdout.write("\n".join(lines) + "\n")

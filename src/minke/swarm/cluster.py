@@ -1,0 +1,323 @@
+"""A node's membership in a swarm, as dockerd's ``daemon/cluster`` owns it: the local state
+(inactive, locked, active, error), ``swarm init``/``leave``/``unlock``, the manager's control API
+while active, the ``Swarm`` section of ``/info``, and cluster events.
+
+One manager for now: ``init`` makes this node the cluster's root CA, leader and only
+manager; joining other nodes is the next issue's. Operations that need a manager answer
+as dockerd does on a node that is not one, or is locked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from minke import errors
+from minke.swarm.ca import (
+    DataKey,
+    RootCA,
+    human_readable_key,
+    issue_node_certificate,
+    new_unlock_key,
+    parse_human_readable_key,
+    tls_info,
+)
+from minke.swarm.events import EventPublisher, Publish
+from minke.swarm.ids import new_id
+from minke.swarm.initrequest import InitRequest
+from minke.swarm.localstate import LocalState, LocalStore
+from minke.swarm.manager import spec as specs
+from minke.swarm.manager.controlapi import ControlAPI
+from minke.swarm.store import Obj, SQLiteStore, Store, Tx
+
+log = logging.getLogger(__name__)
+
+INACTIVE, LOCKED, ACTIVE, ERROR = "inactive", "locked", "active", "error"
+
+NOT_IN_SWARM = "This node is not part of a swarm"
+ALREADY_IN_SWARM = ('This node is already part of a swarm. Use "docker swarm leave" to leave '
+                    "this swarm and join another one.")
+NOT_A_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm '
+                 'join" to connect this node to swarm and try again.')
+SWARM_LOCKED = ('Swarm is encrypted and needs to be unlocked before it can be used. Please use '
+                '"docker swarm unlock" to unlock it.')
+LEAVE_LOCKED = ("Swarm is encrypted and locked. Please unlock it first or use `--force` to "
+                "ignore this message.")
+LEAVE_LAST_MANAGER = ("You are attempting to leave the swarm on a node that is participating "
+                      "as a manager. Removing the last manager erases all current state of the "
+                      "swarm. Use `--force` to ignore this message. ")
+
+
+class Agent(Protocol):
+    """What the cluster needs of the local engine (``swarm.agent.LocalAgent``)."""
+
+    async def describe(self) -> Obj:
+        """The node's ``Description`` without ``TLSInfo``: hostname, platform, resources,
+        engine."""
+
+    async def remove_task_containers(self, node_id: str) -> None:
+        """Force-remove the containers of this node's tasks (on leave)."""
+
+
+class NotLocked(errors.Conflict):
+    def __init__(self) -> None:
+        super().__init__("swarm is not locked")
+
+
+class SwarmCluster:
+    """This node's swarm membership; ``start`` reads it back from ``root`` after a restart."""
+
+    def __init__(self, root: Path, *, agent: Agent, publish: Publish,
+                 open_store: Callable[[Path], Store] = SQLiteStore) -> None:
+        self.local = LocalStore(root)
+        self.agent = agent
+        self.publish = publish
+        self.open_store = open_store
+        self.status = INACTIVE
+        self.state: LocalState | None = None
+        self.control: ControlAPI | None = None
+        self._store: Store | None = None
+        self._events: EventPublisher | None = None
+        self._lock = asyncio.Lock()  # init, join, leave, unlock and updates of the keys
+        self.error = ""  # why the node is in ERROR
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume after a (re)start: inactive, locked (autolock), or active. State that
+        cannot be read leaves the node in ``error`` (dockerd's LocalNodeState), reported by
+        ``/info`` and the swarm endpoints; the daemon itself still starts, and
+        ``swarm leave --force`` clears it."""
+        try:
+            self.state = self.local.load()
+            if self.state is None:
+                self.status = INACTIVE
+            elif self.state.locked_at_rest:
+                self.status = LOCKED
+            else:
+                await self._activate(self.state.plain_key())
+        except (errors.MinkeError, OSError, sqlite3.Error, ValueError) as exc:
+            log.error("swarm state in %s cannot be used: %s", self.local.root, exc)
+            await self._deactivate()
+            self.status, self.error = ERROR, f"swarm state cannot be used: {exc}"
+
+    async def close(self) -> None:
+        await self._deactivate()
+
+    async def _activate(self, data_key: DataKey) -> None:
+        assert self.state is not None
+        store = self.open_store(self.local.store_path())
+        self._store = store
+        self.control = ControlAPI(store, data_key)
+        index = await store.view(lambda tx: tx.index)
+        self._events = EventPublisher(store, self.publish, since=index)
+        self._events.start()
+        self.status = ACTIVE
+        await self._keep_data_key(await self.control.cluster())
+        await self._report_ready()
+
+    async def _deactivate(self) -> None:
+        if self._events is not None:
+            await self._events.stop()
+            self._events = None
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+        self.control = None
+
+    async def _keep_data_key(self, cluster: Obj) -> None:
+        """Keep the data key on disk as the cluster's autolock setting says: wrapped by the
+        current unlock key, or in the clear (SwarmKit re-encrypts its keys the same way)."""
+        assert self.state is not None and self.control is not None
+        before = (self.state.data_key, self.state.wrapped_data_key)
+        unlock_key = self.control.unlock_key(cluster)
+        if unlock_key is not None and self.state.wrapped_data_key:
+            try:  # already wrapped by this key: keep the file as it is
+                DataKey.unwrap(self.state.wrapped_data_key, unlock_key)
+                return
+            except errors.Unauthorized:
+                pass
+        self.state.keep_key(self.control.data_key, unlock_key)
+        if (self.state.data_key, self.state.wrapped_data_key) != before:
+            await asyncio.to_thread(self.local.save, self.state)
+
+    async def _report_ready(self) -> None:
+        """The agent's report of this node: its description, and status ready."""
+        assert self.control is not None and self.state is not None
+        description = await self.agent.describe()
+        host = self.state.advertise_addr.rsplit(":", 1)[0].strip("[]")
+        control, node_id = self.control, self.state.node_id
+
+        def report(tx: Tx) -> None:
+            node = tx.get("node", node_id)
+            if node is None:
+                return
+            cluster = tx.list("cluster")[0]
+            desc = {**description, "TLSInfo": tls_info(
+                RootCA(cluster["RootCA"]["CACert"].encode(), b""))}
+            status = {"State": "ready", "Addr": host}
+            if node.get("Description") != desc or node["Status"] != status:
+                node["Description"], node["Status"] = desc, status
+                tx.update("node", node)
+        await control.store.update(report)
+
+    # -- init, leave, unlock ----------------------------------------------------------
+
+    async def init(self, request: Obj) -> str:
+        """``POST /swarm/init``: a new cluster with this node its only manager; its ID."""
+        async with self._lock:
+            if self.status != INACTIVE:
+                if request.get("ForceNewCluster") and self.status == ACTIVE:
+                    # One manager already is a cluster of itself: nothing to recover.
+                    assert self.state is not None
+                    return self.state.node_id
+                raise errors.Unavailable(ALREADY_IN_SWARM)
+            plan = InitRequest.parse(request)
+            try:
+                return await self._init(plan)
+            except BaseException:
+                await self._deactivate()
+                await asyncio.to_thread(self.local.erase)
+                self.status, self.state = INACTIVE, None
+                raise
+
+    async def _init(self, plan: InitRequest) -> str:
+        node_id, cluster_id = new_id(), new_id()
+        data_key = DataKey.generate()
+        unlock_key = new_unlock_key() if plan.autolock else None
+        root = await asyncio.to_thread(RootCA.create)
+        expiry = datetime.timedelta(microseconds=specs.node_cert_expiry(plan.spec) // 1000)
+        cert, key = await asyncio.to_thread(
+            issue_node_certificate, root, node_id=node_id, manager=True,
+            cluster_id=cluster_id, expiry=expiry)
+        await asyncio.to_thread(self.local.erase)  # what a crashed init may have left
+        await asyncio.to_thread(self.local.save_certificates, root_ca=root.cert_pem,
+                                cert=cert, key=key, data_key=data_key)
+        cluster = ControlAPI.new_cluster(
+            data_key, cluster_id=cluster_id, spec=plan.spec, root=root, unlock_key=unlock_key,
+            data_path_port=plan.data_path_port)
+        cluster["DefaultAddrPool"] = plan.default_addr_pool
+        cluster["SubnetSize"] = plan.subnet_size
+        node = {
+            "ID": node_id,
+            "Spec": {"Labels": {}, "Role": "manager", "Availability": plan.availability},
+            "Description": {}, "Status": {"State": "unknown"},
+            "ManagerStatus": {"Leader": True, "Reachability": "reachable",
+                              "Addr": plan.advertise_addr},
+        }
+
+        def create(tx: Tx) -> None:
+            tx.create("cluster", cluster)
+            tx.create("node", node)
+        store = self.open_store(self.local.store_path())
+        try:
+            await store.update(create)
+        finally:
+            await store.close()
+        state = LocalState(node_id=node_id, listen_addr=plan.listen_addr,
+                           advertise_addr=plan.advertise_addr,
+                           data_path_addr=plan.data_path_addr)
+        state.keep_key(data_key, unlock_key)
+        await asyncio.to_thread(self.local.save, state)  # from here on, the node is in
+        self.state = state
+        await self._activate(data_key)
+        return node_id
+
+    async def leave(self, force: bool) -> None:
+        """``POST /swarm/leave``: forget the swarm and remove this node's task containers.
+        The last manager leaves only with ``force``, as does a locked node."""
+        async with self._lock:
+            if self.status == INACTIVE:
+                raise errors.Unavailable(NOT_IN_SWARM)
+            if self.status == LOCKED and not force:
+                raise errors.Unavailable(LEAVE_LOCKED)
+            if self.status == ERROR and not force:
+                raise errors.Unavailable(f"{self.error}. Use `--force` to leave anyway.")
+            if self.status == ACTIVE and not force:
+                raise errors.Unavailable(LEAVE_LAST_MANAGER)
+            node_id = self.state.node_id if self.state is not None else ""
+            await self._deactivate()
+            self.status, self.state, self.error = INACTIVE, None, ""
+            if node_id:
+                await self.agent.remove_task_containers(node_id)
+            await asyncio.to_thread(self.local.erase)
+
+    async def unlock(self, key_text: str) -> None:
+        """``POST /swarm/unlock``: open the data key with the unlock key and start."""
+        async with self._lock:
+            if self.status == ACTIVE:
+                raise NotLocked()
+            if self.status != LOCKED or self.state is None:
+                raise errors.Unavailable(self.error or NOT_A_MANAGER)
+            key = parse_human_readable_key(key_text)
+            data_key = DataKey.unwrap(self.state.wrapped_data_key, key)
+            try:
+                await self._activate(data_key)
+            except BaseException:
+                await self._deactivate()
+                self.status = LOCKED
+                raise
+
+    # -- manager operations -----------------------------------------------------------
+
+    def manager(self) -> ControlAPI:
+        """The control API, or dockerd's error for a node that cannot serve it now."""
+        if self.status == LOCKED:
+            raise errors.Unavailable(SWARM_LOCKED)
+        if self.status == ERROR:
+            raise errors.Unavailable(self.error)
+        if self.control is None:
+            raise errors.Unavailable(NOT_A_MANAGER)
+        return self.control
+
+    async def inspect(self) -> Obj:
+        control = self.manager()
+        return control.cluster_doc(await control.cluster(), join_tokens=True)
+
+    async def update(self, version: int, spec: Obj, *, rotate_worker: bool,
+                     rotate_manager: bool, rotate_unlock: bool) -> None:
+        async with self._lock:
+            control = self.manager()
+            cluster = await control.update_cluster(
+                version, spec, rotate_worker=rotate_worker, rotate_manager=rotate_manager,
+                rotate_unlock=rotate_unlock)
+            await self._keep_data_key(cluster)
+
+    async def unlock_key(self) -> str:
+        control = self.manager()
+        key = control.unlock_key(await control.cluster())
+        return human_readable_key(key) if key else ""
+
+    async def info(self) -> Obj:
+        """The ``Swarm`` section of ``/info``."""
+        state = self.state
+        addr = state.advertise_addr.rsplit(":", 1)[0].strip("[]") if state else ""
+        info: Obj = {"NodeID": "", "NodeAddr": addr, "LocalNodeState": self.status,
+                     "ControlAvailable": False, "Error": "", "RemoteManagers": None}
+        if self.status == LOCKED:
+            info["Error"] = SWARM_LOCKED
+        elif self.status == ERROR:
+            info["Error"] = self.error
+        if self.status != ACTIVE or self.control is None or state is None:
+            return info
+        control = self.control
+        cluster, nodes = await control.store.view(
+            lambda tx: (tx.list("cluster")[0], tx.list("node")))
+        managers = [n for n in nodes if n.get("ManagerStatus")]
+        info.update({
+            "NodeID": state.node_id, "ControlAvailable": True,
+            "RemoteManagers": [{"NodeID": n["ID"], "Addr": n["ManagerStatus"]["Addr"]}
+                               for n in managers],
+            "Nodes": len(nodes), "Managers": len(managers),
+            "Cluster": control.cluster_doc(cluster, join_tokens=False),
+        })
+        return info
+
+    def ping_status(self) -> str:
+        """The ``Swarm`` header of ``/_ping`` (dockerd's ``Cluster.Status``)."""
+        return f"{ACTIVE}/manager" if self.status == ACTIVE else self.status
