@@ -20,6 +20,7 @@ from minke.engine.containers.config import DEFAULT_LOG_DRIVER, LOG_DRIVERS, rfc3
 from minke.engine.containers.extensions import ContainerExtension
 from minke.engine.containers.health import HealthChecks
 from minke.engine.containers.init import InitProcess
+from minke.engine.containers.ipc import IpcExtension
 from minke.engine.containers.resources import ResourcesExtension
 from minke.engine.containers.restart import RestartPolicies
 from minke.engine.containers.security import SecurityExtension
@@ -69,6 +70,9 @@ class Engine:
             ResourcesExtension(),
             self.stats,
             VolumeExtension(self.volumes, self.events),
+            # after volumes: a /dev/shm of the user's replaces the shared one
+            IpcExtension(lambda ref: self.containers.get(ref),
+                         lambda cid: self.containers.paths(cid)["dir"]),
             InitProcess(),
             self.health,
             self.restarts,

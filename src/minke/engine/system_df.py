@@ -47,7 +47,9 @@ async def disk_usage(engine: Any) -> dict[str, Any]:
         upper = Path(record["GraphDriver"]["Data"].get("UpperDir") or "/nonexistent")
         size_rw = await asyncio.to_thread(directory_size, upper)
         containers.append({
-            **container_views.summary(record), "SizeRw": size_rw,
+            **container_views.summary(
+                record, container_views.shown_image(record, engine.images.resolve)),
+            "SizeRw": size_rw,
             "SizeRootFs": size_rw + image_sizes.get(record["Image"], 0),
         })
     volumes = getattr(engine, "volumes", None)

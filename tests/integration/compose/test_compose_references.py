@@ -15,6 +15,7 @@ services:
     command: ["sh", "-c", "echo $$SHARED_KEY > /vol/k; sleep 300"]
     environment: {SHARED_KEY: "${KEY:-one}"}
     volumes: [/vol]
+    ipc: shareable  # Docker refuses to join a private one
     stop_grace_period: 1s
   side:
     image: busybox

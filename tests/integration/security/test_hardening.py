@@ -105,8 +105,9 @@ def test_cannot_reach_host_devices(minke_daemon: Daemon, busybox_image: str) -> 
 
 def test_namespace_modes_sysctl_ulimit(minke_daemon: Daemon, busybox_image: str) -> None:
     name = unique("ns")
-    docker(minke_daemon, "run", "-d", "--name", name, "--network", "none", busybox_image,
-           "sleep", "300")
+    # shareable: Docker refuses --ipc container:<a private one>
+    docker(minke_daemon, "run", "-d", "--name", name, "--network", "none", "--ipc", "shareable",
+           busybox_image, "sleep", "300")
     try:
         joined = run(minke_daemon, "--pid", f"container:{name}", busybox_image,
                      "ps", "-o", "args").stdout

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
 from typing import Any
 
-from minke.errors import InvalidParameter
+from minke.errors import InvalidParameter, MinkeError
 from minke.units import human_duration
 from minke.units import parse_rfc3339 as parse_time
 
@@ -62,6 +63,19 @@ def summary(record: dict[str, Any], image_name: str | None = None) -> dict[str, 
         "NetworkSettings": {"Networks": record["NetworkSettings"].get("Networks") or {}},
         "Mounts": record.get("Mounts") or [],
     }
+
+
+def shown_image(record: dict[str, Any], resolve: Callable[[str], str]) -> str:
+    """The summary's ``Image``: the reference the container was made from while it still
+    names the container's image, else that image's ID (the tag moved to another image or
+    is gone), as moby's ``refreshImage``; ``resolve`` is the image store's lookup."""
+    ref, image_id = record["Config"]["Image"], record["Image"]
+    if ref == image_id:
+        return ref
+    try:
+        return ref if resolve(ref) == image_id else image_id
+    except MinkeError:
+        return image_id
 
 
 def _ports(record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -39,14 +39,38 @@ def _ephemeral_range() -> tuple[int, int]:
     return max(low, DEFAULT_RANGE[0]), min(high, DEFAULT_RANGE[1])
 
 
-def _parse_key(key: str) -> tuple[int, str]:
-    port, _, proto = key.partition("/")
+def _parse_range(key: str) -> tuple[int, int, str]:
+    """``"80/tcp"`` → (80, 80, "tcp"); ``"9091-9092"`` → (9091, 9092, "tcp")."""
+    ports, _, proto = key.partition("/")
     proto = (proto or "tcp").lower()
-    if proto not in ("tcp", "udp", "sctp") or not port.isdigit() or not 0 < int(port) < 65536:
+    first, dash, last = ports.partition("-")
+    last = last if dash else first
+    if proto not in ("tcp", "udp", "sctp") or not first.isdigit() or not last.isdigit() \
+            or not 0 < int(first) <= int(last) < 65536:
         raise InvalidParameter(f"invalid port specification: {key!r}")
     if proto == "sctp":
         raise InvalidParameter(f"invalid port specification: {key!r}: sctp is not supported")
-    return int(port), proto
+    return int(first), int(last), proto
+
+
+def _parse_key(key: str) -> tuple[int, str]:
+    """A published port (a ``PortBindings`` key): one port, as Docker's validation has it."""
+    first, last, proto = _parse_range(key)
+    if first != last:
+        raise InvalidParameter(f"invalid port specification: {key!r}")
+    return first, proto
+
+
+def exposed(record: dict[str, Any]) -> list[tuple[int, str]]:
+    """(port, proto) of every port in ``Config.ExposedPorts``. A range key stands for each
+    of its ports: Compose v2 before 2.41 sends ``expose: ["9091-9092"]`` as the key
+    ``"9091-9092"``, which the docker CLI would have sent as two keys. (dockerd 20.10 takes
+    the key and makes it port 0, 29 refuses it; either way the ports are not exposed.)"""
+    out = []
+    for key in (record["Config"].get("ExposedPorts") or {}):
+        first, last, proto = _parse_range(key)
+        out += [(port, proto) for port in range(first, last + 1)]
+    return out
 
 
 def _host_ports(text: str) -> tuple[int, int] | None:
@@ -67,14 +91,16 @@ def requested(record: dict[str, Any]) -> list[tuple[str, int, str, tuple[int, in
     """(proto, container port, host ip, host port bounds or None) for every port the
     container publishes, in a stable order. ``-P`` adds every exposed port not bound."""
     host = record["HostConfig"]
-    bindings: dict[str, list[dict[str, Any]]] = dict(host.get("PortBindings") or {})
-    if host.get("PublishAllPorts"):
-        for key in (record["Config"].get("ExposedPorts") or {}):
-            bindings.setdefault(key, [{"HostIp": "", "HostPort": ""}])
+    any_port = {"HostIp": "", "HostPort": ""}
+    published: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for key, entries in (host.get("PortBindings") or {}).items():
+        published.setdefault(_parse_key(key), []).extend(entries or [any_port])
+    for port, proto in exposed(record):  # also refuses a malformed exposed port
+        if host.get("PublishAllPorts"):
+            published.setdefault((port, proto), [any_port])
     out = []
-    for key in sorted(bindings, key=lambda k: _parse_key(k)):
-        port, proto = _parse_key(key)
-        for entry in bindings[key] or [{"HostIp": "", "HostPort": ""}]:
+    for port, proto in sorted(published):
+        for entry in published[(port, proto)]:
             host_ip = (entry or {}).get("HostIp") or ""
             if host_ip:
                 try:
@@ -152,10 +178,7 @@ class PortAllocator:
 def ports_view(record: dict[str, Any], bindings: list[Binding]) -> dict[str, Any]:
     """``NetworkSettings.Ports``: every exposed or published port, with its host bindings
     (None for exposed-only ports), as Docker shows it."""
-    view: dict[str, Any] = {}
-    for key in (record["Config"].get("ExposedPorts") or {}):
-        port, proto = _parse_key(key)
-        view[f"{port}/{proto}"] = None
+    view: dict[str, Any] = {f"{port}/{proto}": None for port, proto in exposed(record)}
     for b in bindings:
         entries = view.get(f"{b.container_port}/{b.proto}") or []
         entries.append({"HostIp": b.host_ip, "HostPort": str(b.host_port)})

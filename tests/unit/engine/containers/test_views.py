@@ -4,7 +4,7 @@ import pytest
 from tests.unit.engine.containers.test_config import record
 
 from minke.engine.containers import views
-from minke.errors import InvalidParameter
+from minke.errors import InvalidParameter, NoSuchImage
 from minke.units import human_duration
 
 
@@ -45,3 +45,20 @@ def test_summary_shape() -> None:
     assert s["Names"] == ["/n"]
     assert s["Command"] == "sh -c 'echo a b'"
     assert s["State"] == "created" and s["Status"] == "Created"
+
+
+def test_shown_image_is_the_id_once_the_reference_names_another_image() -> None:
+    made_from = "sha256:" + "b" * 64
+    tags = {"x": made_from}
+
+    def resolve(ref: str) -> str:
+        if ref not in tags:
+            raise NoSuchImage(ref)
+        return tags[ref]
+
+    r = record({})
+    assert views.summary(r, views.shown_image(r, resolve))["Image"] == "x"
+    tags["x"] = "sha256:" + "c" * 64  # the tag moved to another image
+    assert views.summary(r, views.shown_image(r, resolve))["Image"] == made_from
+    del tags["x"]  # the tag is gone
+    assert views.shown_image(r, resolve) == made_from

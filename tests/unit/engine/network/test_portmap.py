@@ -56,3 +56,31 @@ def test_ports_view_round_trip() -> None:
     view = portmap.ports_view(rec, bindings)
     assert view == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "49200"}], "443/tcp": None}
     assert portmap.from_view(view) == bindings
+
+
+def test_an_exposed_range_key_stands_for_each_of_its_ports() -> None:
+    # Compose v2 (< 2.41) sends `expose: ["9091-9092"]` as one key, without a protocol.
+    rec = record({"9092/tcp": [{"HostIp": "", "HostPort": "8092"}]},
+                 exposed={"9091-9092": {}, "7000-7001/udp": {}}, publish_all=True)
+    assert portmap.requested(rec) == [
+        ("udp", 7000, "", None), ("udp", 7001, "", None),
+        ("tcp", 9091, "", None), ("tcp", 9092, "", (8092, 8092))]
+    view = portmap.ports_view(rec, [portmap.Binding("tcp", 9091, "0.0.0.0", 49200)])
+    assert view == {"9091/tcp": [{"HostIp": "0.0.0.0", "HostPort": "49200"}],
+                    "9092/tcp": None, "7000/udp": None, "7001/udp": None}
+
+
+@pytest.mark.parametrize("exposed", [
+    {"9092-9091/tcp": {}}, {"abc/tcp": {}}, {"9091-/tcp": {}}, {"0-2/tcp": {}},
+    {"9091-70000": {}},
+])
+def test_bad_exposed_ports_are_refused_naming_the_key(exposed: dict) -> None:
+    key = next(iter(exposed))
+    with pytest.raises(InvalidParameter, match=f"invalid port specification: '{key}'"):
+        portmap.requested(record({}, exposed=exposed))
+
+
+def test_a_published_port_is_one_port() -> None:
+    # As dockerd: a PortBindings key is a single port (the docker CLI expands -p ranges).
+    with pytest.raises(InvalidParameter, match="invalid port specification"):
+        portmap.requested(record({"9091-9092/tcp": [{}]}))
