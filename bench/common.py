@@ -56,8 +56,8 @@ def docker_target() -> Target | None:
 
 
 @contextmanager
-def minke_target() -> Iterator[tuple[Target, Daemon]]:
-    with private_daemon("mk-bench-") as daemon:
+def minke_target(*daemon_args: str) -> Iterator[tuple[Target, Daemon]]:
+    with private_daemon("mk-bench-", *daemon_args) as daemon:
         yield Target("minke", daemon.host, daemon), daemon
 
 

@@ -1,9 +1,13 @@
 """Small filesystem operations several stores need: a directory's disk usage as Docker
-counts it, and making a rename durable."""
+counts it, making a rename durable, and deleting a tree in the background."""
 
 from __future__ import annotations
 
 import os
+import queue
+import secrets
+import shutil
+import threading
 from pathlib import Path
 
 
@@ -47,3 +51,41 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def discard(path: Path, trash: Path) -> None:
+    """Take ``path`` out of its tree at once and delete it in a background thread: a rename
+    into ``trash`` (a directory on the same filesystem, made if missing), so that no
+    half-deleted directory stays under its name and the caller does not wait for a big
+    tree (or a busy disk). The owner of ``trash`` empties it at start-up, for what a crash
+    left there. A missing ``path`` is not an error."""
+    trash.mkdir(parents=True, exist_ok=True)
+    target = trash / f"rm-{secrets.token_hex(6)}-{path.name}"
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        return
+    _deleter().put(target)
+
+
+_queue: queue.SimpleQueue[Path] | None = None
+_queue_lock = threading.Lock()
+
+
+def _deleter() -> queue.SimpleQueue[Path]:
+    """The queue of the one thread that deletes discarded trees, started on first use. One
+    thread, not one per tree: starting a thread waits for it to take the GIL (milliseconds
+    in a busy daemon, on a removal's path), and ten removals at once (``compose down``)
+    would otherwise run ten rmtrees that all contend with the event loop for the GIL."""
+    global _queue
+    with _queue_lock:
+        if _queue is None:
+            _queue = queue.SimpleQueue()
+            threading.Thread(target=_delete_forever, args=(_queue,), name="discard",
+                             daemon=True).start()
+        return _queue
+
+
+def _delete_forever(pending: queue.SimpleQueue[Path]) -> None:
+    while True:
+        shutil.rmtree(pending.get(), ignore_errors=True)

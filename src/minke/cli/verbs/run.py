@@ -15,7 +15,6 @@ from minke import errors
 from minke.client import APIClient, WaitHandle, quote_name
 
 from .. import session, terminal
-from ..batch import for_each
 from ..context import CLIError, Context, describe
 from ..runopts import CreateRequest, add_create_options, build_create_request
 
@@ -182,6 +181,9 @@ def configure_start(p: argparse.ArgumentParser) -> None:
 
 def do_start(ctx: Context, args: argparse.Namespace) -> int:
     if not (args.attach or args.interactive):
+        # here: batch output brings the template engine, which `run` never needs
+        from ..batch import for_each
+
         return for_each(ctx, args.containers, lambda name: _start(ctx.client, name))
     if len(args.containers) > 1:
         raise CLIError("you cannot start and attach multiple containers at once", 1)

@@ -1,12 +1,13 @@
 """The seam through which networks, volumes, resource limits, health checks and restart
 policies join a container's lifecycle without the lifecycle knowing them.
 
-An extension is called at five points, in the order the engine registered extensions
+An extension is called at these points, in the order the engine registered extensions
 (``Engine`` wires them). Each hook may raise a ``minke.errors`` class to refuse the step;
 the container service then undoes what it did (a refused ``created`` creates nothing, a
 refused ``prepare`` leaves the container as it was before ``start``).
 
-    created  → (start:) prepare → [runc create, start] → started → ... exit → stopped
+    created  → (start:) prepare → [runc create] → before_start → [runc start] → started
+               → ... exit → stopped
                (user stop/kill/rm -f:) stopping             (daemon start:) restored
                                                                      remove → removed
 """
@@ -31,6 +32,12 @@ class ContainerExtension:
         namespace, volume mounts, cgroup limits) and amend the OCI ``spec`` for them. The
         root filesystem is mounted at ``rootfs``. Host files (/etc/hosts, resolv.conf) are
         written after every ``prepare`` ran, from the record."""
+
+    async def before_start(self, record: Record) -> None:
+        """The runtime has created the container; its process has not run yet. Work that
+        ``prepare`` began in the background because the runtime's create does not need it
+        (a network's interfaces, only the namespace must exist) overlaps that create and
+        must be complete when this returns. Raising fails the start like ``prepare``."""
 
     async def start_failed(self, record: Record) -> None:
         """Undo ``prepare`` after the runtime failed to create or start the container."""

@@ -22,9 +22,11 @@ from typing import Any
 from minke.engine.containers import config as cfg
 from minke.engine.containers import hostfiles, naming, views
 from minke.engine.containers.extensions import ContainerExtension
+from minke.engine.containers.phases import Phases
 from minke.engine.containers.rootfs import resolve_in_root, resolve_user
 from minke.engine.containers.spec import runtime_spec
 from minke.engine.events import EventBus
+from minke.engine.fsutil import discard
 from minke.engine.runtime import AttachStream, Conmon, ExitStatus, OCIRuntime
 from minke.engine.state import StateDB
 from minke.errors import (
@@ -78,6 +80,13 @@ def _start_error(path: str, message: str) -> tuple[int, MinkeError]:
     return 128, InternalError(text)
 
 
+def _own_pid_namespace(record: Record) -> bool:
+    """Whether the container's init had a PID namespace of its own: then the kernel has
+    killed and reaped every other process in it by the time the init's exit is seen."""
+    mode = record["HostConfig"].get("PidMode") or ""
+    return mode != "host" and not mode.startswith("container:")
+
+
 def _console_size(record: Record) -> tuple[int, int] | None:
     """``HostConfig.ConsoleSize`` as the CLI sends it with create, so that a TTY has its
     size from the first instruction on (the resize request only follows start)."""
@@ -111,6 +120,11 @@ class ContainerService:
     ) -> None:
         self._data_root = data_root / "containers"
         self._exec_root = exec_root / "containers"
+        # removed containers' directories, deleted in the background (fsutil.discard); one
+        # per filesystem, emptied here of what a crash left
+        self._trash = (data_root / "containers-trash", exec_root / "containers-trash")
+        for trash in self._trash:
+            shutil.rmtree(trash, ignore_errors=True)
         self._db = db
         self._events = events
         self._images = images
@@ -127,6 +141,8 @@ class ContainerService:
             defaultdict(list)
         )
         self._pending_size: dict[str, tuple[int, int]] = {}
+        # the runtime's clean-up of exited auto-remove containers, awaited by their removal
+        self._deleting: dict[str, asyncio.Future[None]] = {}
         self.extensions: list[ContainerExtension] = list(extensions or [])
         images.set_in_use_check(self.users_of_image)
 
@@ -237,6 +253,7 @@ class ContainerService:
     async def create(self, request: dict[str, Any], name: str | None = None) -> Record:
         if not request.get("Image"):
             raise InvalidParameter("Config.Image: no image given")
+        phases = Phases("create")
         image_id = self._images.resolve(request["Image"])
         image_config = (self._images.config(image_id).get("config") or {})
         if name:
@@ -254,18 +271,22 @@ class ContainerService:
             paths={k: str(v) for k, v in paths.items()},
         )
         paths["dir"].mkdir(parents=True, exist_ok=True)
+        phases.mark("record")
         try:
             await asyncio.to_thread(
                 self._snapshots.prepare, container_id, self._images.top_chain_id(image_id)
             )
+            phases.mark("snapshot")
             for extension in self.extensions:
                 await extension.created(record)
+                phases.mark(type(extension).__name__)
             upper = self._snapshots.upper(container_id)
             record["GraphDriver"]["Data"] = {
                 "MergedDir": str(paths["rootfs"]), "UpperDir": str(upper),
                 "WorkDir": str(upper.parent / "work"),
             }
             self._save(record)
+            phases.mark("save")
         except BaseException:
             for extension in reversed(self.extensions):
                 with contextlib.suppress(MinkeError):
@@ -275,6 +296,7 @@ class ContainerService:
                 await asyncio.to_thread(self._snapshots.remove, container_id)
             raise
         self._event(record, "create")
+        phases.done(container_id)
         return record
 
     # -- start ----------------------------------------------------------------------------
@@ -297,10 +319,12 @@ class ContainerService:
         paths = self.paths(cid)
         bundle = paths["bundle"]
         prepared = False
+        phases = Phases("start")
         try:
             bundle.mkdir(parents=True, exist_ok=True)
             await asyncio.to_thread(self._snapshots.mount, cid, paths["rootfs"])
             prepared = True
+            phases.mark("mount")
             spec = runtime_spec(
                 record, rootfs=paths["rootfs"],
                 user=resolve_user(
@@ -310,17 +334,31 @@ class ContainerService:
                 cgroups_path=f"/{self._cgroup_parent}/{cid}",
                 console_size=self._pending_size.get(cid) or _console_size(record),
             )
+            phases.mark("spec")
             for extension in self.extensions:
                 await extension.prepare(record, spec, paths["rootfs"])
+                phases.mark(type(extension).__name__)
             await asyncio.to_thread(self._prepare_rootfs, record)
             (bundle / "config.json").write_text(json.dumps(spec))
+            phases.mark("files")
         except BaseException as exc:
             await self._start_failed(record, exc, prepared)
             raise
+        by_runtime = True  # whether a failure is the runtime's (Docker words those its way)
         try:
-            pid = await self._run(record, bundle, paths["log"])
+            pid = await self._create(record, bundle, paths["log"])
+            phases.mark("create")
+            by_runtime = False
+            for extension in self.extensions:
+                await extension.before_start(record)
+            phases.mark("before_start")
+            by_runtime = True
+            await self._begin(record, bundle)
+            phases.mark("runc-start")
         except MinkeError as exc:
             await self._start_failed(record, exc, prepared)
+            if not by_runtime:
+                raise
             raise self._classify_start_error(record, exc) from exc
         except BaseException as exc:
             await self._start_failed(record, exc, prepared)
@@ -334,11 +372,14 @@ class ContainerService:
         self._save(record)
         self._event(record, "start")
         self._watch(cid)
+        phases.mark("save")
         for extension in self.extensions:
             await extension.started(record)
+        phases.mark("started")
+        phases.done(cid)
 
-    async def _run(self, record: Record, bundle: Path, log_path: Path) -> int:
-        """Create the container under its monitor, connect waiting attach clients, start it."""
+    async def _create(self, record: Record, bundle: Path, log_path: Path) -> int:
+        """Have the runtime create the container under its monitor; its init's pid."""
         cid = record["Id"]
         self.monitor.clear_exit(cid)
         await self.runtime.delete(cid, force=True)
@@ -346,13 +387,18 @@ class ContainerService:
         pid = await self.monitor.create(
             container_id=cid, name=record["Name"].lstrip("/"), bundle=bundle,
             tty=bool(config.get("Tty")), stdin=bool(config.get("OpenStdin")),
-            stdin_once=bool(config.get("StdinOnce")), log_path=log_path,
+            stdin_once=bool(config.get("StdinOnce")),
+            log_path=log_path if cfg.log_file(record) else None,  # None: --log-driver none
         )
+        return pid
+
+    async def _begin(self, record: Record, bundle: Path) -> None:
+        """Connect waiting attach clients, then run the created container's process."""
+        cid = record["Id"]
         await self._connect_attachers(cid, bundle)
         if cid in self._pending_size:
             self.monitor.resize(bundle, *self._pending_size[cid])
         await self.runtime.start(cid)
-        return pid
 
     def _classify_start_error(self, record: Record, exc: MinkeError) -> MinkeError:
         code, error = _start_error(record["Path"], exc.message)
@@ -414,6 +460,7 @@ class ContainerService:
         record = self._records.get(cid)
         if record is None:
             return
+        phases = Phases("exit")
         async with self._locks[cid]:
             self._watchers.pop(cid, None)
             record["State"].update(
@@ -422,24 +469,46 @@ class ContainerService:
                 FinishedAt=cfg.rfc3339(status.finished_at),
             )
             self._save(record)
-            try:
-                await self.runtime.delete(cid, force=True)
-            except MinkeError as exc:
-                log.warning("runc delete %s: %s", cid[:12], exc)
-            await asyncio.to_thread(self._snapshots.unmount, self.paths(cid)["rootfs"])
+            phases.mark("save")
+            deleting = asyncio.ensure_future(self._delete_from_runtime(cid))
+            if not _own_pid_namespace(record):
+                # Processes the init left behind live on until the runtime kills them, and
+                # may hold the root filesystem and volumes: release those only afterwards.
+                await deleting
+            # the extensions release what they set up (none of it is in the root filesystem)
+            # while the root filesystem is unmounted
+            unmounting = asyncio.ensure_future(
+                asyncio.to_thread(self._snapshots.unmount, self.paths(cid)["rootfs"]))
             for extension in reversed(self.extensions):
                 try:
                     await extension.stopped(record)
                 except MinkeError as exc:
                     log.warning("after exit of %s: %s", cid[:12], exc)
+                phases.mark(type(extension).__name__)
+            await unmounting
+            phases.mark("unmount")
+            if record["HostConfig"].get("AutoRemove") and not deleting.done():
+                # Its removal follows at once and waits for this after answering its own
+                # waiters: nothing of the runtime's state shows through the API.
+                self._deleting[cid] = deleting
+            else:
+                await deleting
+            phases.mark("runc-delete")
             if status.oom_killed:
                 self._event(record, "oom")
             self._event(record, "die", exitCode=str(record["State"]["ExitCode"]))
             for future in self._exit_waiters.pop(cid, []):
                 if not future.done():
                     future.set_result(record)
+        phases.done(cid)
         if record["HostConfig"].get("AutoRemove"):
             await self._auto_remove(cid)
+
+    async def _delete_from_runtime(self, cid: str) -> None:
+        try:
+            await self.runtime.delete(cid, force=True)
+        except MinkeError as exc:
+            log.warning("runc delete %s: %s", cid[:12], exc)
 
     async def _auto_remove(self, cid: str) -> None:
         try:
@@ -451,6 +520,11 @@ class ContainerService:
     async def recover(self) -> None:
         """After a daemon (re)start: re-watch containers whose monitor lives on, and record
         the exit of those that ended while no daemon was watching."""
+        if self.runtime.root.is_dir():
+            for state in sorted(self.runtime.root.iterdir()):
+                if state.name not in self._records:
+                    # an auto-removed container whose runtime clean-up a crash cut short
+                    await self._delete_from_runtime(state.name)
         for record in list(self._records.values()):
             cid = record["Id"]
             if record["State"]["Status"] == "removing":
@@ -492,7 +566,7 @@ class ContainerService:
             signal or record["Config"].get("StopSignal"), default=signals.SIGTERM
         )
         await self._stopping(record, stop_signal)
-        exited = self._next_exit(cid)
+        exited = self._end_of_run(record)
         await self._signal(record, stop_signal)
         if record["State"]["Paused"]:
             # A frozen process cannot act on the signal: thaw it, as Docker does.
@@ -502,15 +576,40 @@ class ContainerService:
             await asyncio.wait_for(asyncio.shield(exited), None if timeout < 0 else timeout)
         except TimeoutError:
             log.info("%s did not stop after %ss, killing it", cid[:12], timeout)
-            await self._signal(record, signals.SIGKILL)
-            await asyncio.wait_for(exited, STOP_GRACE_AFTER_KILL)
+            await self._kill_and_wait(record)
         self._event(record, "stop")
 
     async def _signal(self, record: Record, signal: int) -> None:
         try:
             await self.runtime.kill(record["Id"], signal, all_processes=False)
-        except Conflict:
-            pass  # it exited between our check and the signal: the watcher records it
+        except (Conflict, NotFound):
+            # It exited between our check and the signal ("not running"), and its runtime
+            # state may be deleted already ("does not exist"): the watcher records the exit.
+            pass
+
+    def _end_of_run(self, record: Record) -> asyncio.Future[Record]:
+        """The exit of the current run: registered now, and resolved at once if the watcher
+        has handled the exit already (while the caller awaited something)."""
+        future = self._next_exit(record["Id"])
+        if not record["State"]["Running"]:
+            future.set_result(record)
+        return future
+
+    async def _kill_and_wait(self, record: Record) -> None:
+        """SIGKILL, then wait for the watcher to record the exit, as moby's ``kill`` waits
+        (10 s) before it answers (``kill``, ``rm -f``, a ``stop`` that timed out); a paused
+        container is thawed after the signal. The ``kill`` event comes before ``die``."""
+        exited = self._end_of_run(record)
+        await self._signal(record, signals.SIGKILL)
+        self._event(record, "kill", signal=str(int(signals.SIGKILL)))
+        if record["State"]["Paused"]:
+            with contextlib.suppress(MinkeError):
+                await self.runtime.resume(record["Id"])
+        try:
+            await asyncio.wait_for(exited, STOP_GRACE_AFTER_KILL)
+        except TimeoutError:
+            raise InternalError(
+                "tried to kill container, but did not receive an exit event") from None
 
     async def kill(self, ref: str, signal: str | None = None) -> None:
         record = self.get(ref)
@@ -525,6 +624,11 @@ class ContainerService:
                 f"Cannot kill container: {ref}: Container {record['Id']} is not running"
             )
         await self._stopping(record, number)
+        if number == signals.SIGKILL:
+            # Docker answers a SIGKILL once the container has stopped: clients reload it
+            # right after and expect it exited.
+            await self._kill_and_wait(record)
+            return
         await self.runtime.kill(record["Id"], number)
         self._event(record, "kill", signal=str(number))
 
@@ -602,37 +706,36 @@ class ContainerService:
         if state["Running"] or state["Restarting"]:
             await self._stopping(record, signals.SIGKILL)
         if state["Running"]:
-            exited = self._next_exit(cid)
-            if state["Paused"]:
-                await self.runtime.resume(cid)
-            await self._signal(record, signals.SIGKILL)
-            await asyncio.wait_for(exited, STOP_GRACE_AFTER_KILL)
+            await self._kill_and_wait(record)
+        phases = Phases("remove")
         async with self._locks[cid]:
             if cid not in self._records:
                 return
             state["Status"] = "removing"
             self._save(record)
+            phases.mark("save")
             for future in self._attach_waiters.pop(cid, []):
                 if not future.done():
                     future.set_result(None)
-            await self.runtime.delete(cid, force=True)
-            paths = self.paths(cid)
-            await asyncio.to_thread(self._snapshots.unmount, paths["rootfs"])
-            with contextlib.suppress(NotFound):  # a removal interrupted earlier got this far
-                await asyncio.to_thread(self._snapshots.remove, cid)
-            self.monitor.clear_exit(cid)
-            await asyncio.to_thread(shutil.rmtree, paths["bundle"], True)
-            await asyncio.to_thread(shutil.rmtree, paths["dir"], True)
+            deleting = self._deleting.pop(cid, None)
+            if deleting is None:
+                await self.runtime.delete(cid, force=True)
+            phases.mark("runc-delete")
+            await asyncio.to_thread(self._remove_files, cid)
+            phases.mark("files")
             with self._db.transaction() as db:
                 db.execute("DELETE FROM containers WHERE id=?", (cid,))
             del self._records[cid]
             self._pending_size.pop(cid, None)
+            phases.mark("delete")
         self._locks.pop(cid, None)
         for extension in reversed(self.extensions):
             try:
                 await extension.removed(record, remove_volumes=remove_volumes)
             except MinkeError as exc:
                 log.warning("after removal of %s: %s", cid[:12], exc)
+            phases.mark(type(extension).__name__)
+        phases.done(cid)
         self._event(record, "destroy")
         for future in self._exit_waiters.pop(cid, []):
             if not future.done():
@@ -640,6 +743,18 @@ class ContainerService:
         for future in self._removal_waiters.pop(cid, []):
             if not future.done():
                 future.set_result(record)
+        if deleting is not None:
+            await deleting
+
+    def _remove_files(self, cid: str) -> None:
+        """Everything of the container on disk (in one worker thread: each hop costs)."""
+        paths = self.paths(cid)
+        self._snapshots.unmount(paths["rootfs"])
+        with contextlib.suppress(NotFound):  # a removal interrupted earlier got this far
+            self._snapshots.remove(cid)
+        self.monitor.clear_exit(cid)
+        discard(paths["bundle"], self._trash[1])
+        discard(paths["dir"], self._trash[0])
 
     def rename(self, ref: str, new_name: str) -> None:
         record = self.get(ref)
@@ -726,7 +841,7 @@ class ContainerService:
         if not all and "status" not in filters and "exited" not in filters:
             records = [r for r in records if r["State"]["Running"] or r["State"]["Restarting"]]
         out = [
-            views.summary(r) for r in records
+            views.summary(r, views.shown_image(r, self._images.resolve)) for r in records
             if views.matches(r, filters, ancestors=ancestors, created_before=before,
                              created_after=since)
         ]

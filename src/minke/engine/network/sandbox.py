@@ -23,7 +23,8 @@ from minke.engine.network import ipam, netns, portmap
 from minke.engine.network.dns import DNSServer
 from minke.engine.network.driver import Endpoint
 from minke.engine.network.firewall import PortRule
-from minke.engine.network.names import NO_DISCOVERY, NameResolver
+from minke.engine.network.names import NO_DISCOVERY, NameView
+from minke.engine.network.nspool import NamespacePool
 from minke.errors import Conflict, Forbidden, InvalidParameter, MinkeError, NotFound
 
 if TYPE_CHECKING:
@@ -55,9 +56,11 @@ def _mac(ipv4: str) -> str:
 class NetworkExtension(ContainerExtension):
     def __init__(self, service: NetworkService) -> None:
         self.service = service
-        self.names = NameResolver(service)
-        self.dns = DNSServer(self.names.lookup, self.names.reverse, self.names.upstreams)
+        self.names = NameView(service)
+        self.dns = DNSServer(self.names)
         self.ports = portmap.PortAllocator()
+        self._plumbing: dict[str, asyncio.Future[None]] = {}  # cid → prepare's background part
+        self.pool = NamespacePool(service.netns_dir)
 
     def netns_path(self, container_id: str) -> Path:
         return self.service.netns_dir / container_id
@@ -137,7 +140,7 @@ class NetworkExtension(ContainerExtension):
             return
         cid = record["Id"]
         path = self.netns_path(cid)
-        await asyncio.to_thread(netns.create, path)
+        await self.pool.take(path)
         try:
             self._set_netns(namespaces, str(path))
             settings = record["NetworkSettings"]
@@ -146,15 +149,39 @@ class NetworkExtension(ContainerExtension):
             # The network of --network first (eth0, default route), the rest by name.
             docs.sort(key=lambda d: (d["Name"] != mode, d["Name"]))
             has_route = False
+            endpoints = []
             for index, doc in enumerate(docs):
                 wants_route = not has_route and not doc.get("Internal")
-                if await self._join(record, doc, f"eth{index}", wants_route):
+                endpoint = self._allocate(record, doc, f"eth{index}", wants_route)
+                if endpoint is not None:
+                    endpoints.append((doc, endpoint))
                     has_route = has_route or wants_route
-            await self._publish(record)
-            await self._dns(record)
+            plumbing = asyncio.ensure_future(self._plumb_sandbox(record, endpoints))
+            if any(key.startswith("net.") for key in spec["linux"].get("sysctl") or {}):
+                await plumbing  # the runtime applies these in the namespace, maybe to eth0
+            else:
+                # The runtime's create needs only the namespace: the interfaces, ports and
+                # DNS are made while it runs, and ``before_start`` waits for them.
+                self._plumbing[cid] = plumbing
         except BaseException:
             await self._teardown(record)
             raise
+
+    async def _plumb_sandbox(self, record: Record,
+                             endpoints: list[tuple[Record, Endpoint]]) -> None:
+        await self._plumb(record, endpoints)
+        await self._publish(record)
+        await self._dns(record)
+
+    async def started(self, record: Record) -> None:
+        self.pool.refill()  # now, not during the start: the 2 cores go to the runtime then
+
+    async def before_start(self, record: Record) -> None:
+        plumbing = self._plumbing.pop(record["Id"], None)
+        if plumbing is not None:
+            # shielded: a start cancelled meanwhile must not leave a join thread running
+            # while the teardown that follows removes what it plumbs
+            await asyncio.shield(plumbing)
 
     @staticmethod
     def _set_netns(namespaces: list[dict[str, Any]], path: str) -> None:
@@ -167,7 +194,16 @@ class NetworkExtension(ContainerExtension):
     async def _join(self, record: Record, doc: Record, ifname: str,
                     default_route: bool) -> Endpoint | None:
         """Allocate addresses and plumb one endpoint; None for the ``null`` driver."""
-        driver = self.service.drivers[doc["Driver"]]
+        endpoint = self._allocate(record, doc, ifname, default_route)
+        if endpoint is not None:
+            await self._plumb(record, [(doc, endpoint)])
+        return endpoint
+
+    def _allocate(self, record: Record, doc: Record, ifname: str,
+                  default_route: bool) -> Endpoint | None:
+        """Addresses, MAC and id of one endpoint, saved and shown in the record at once (the
+        hosts file needs them before the runtime creates the container); None for the
+        ``null`` driver."""
         if doc["Driver"] != "bridge":
             return None
         cid = record["Id"]
@@ -201,12 +237,6 @@ class NetworkExtension(ContainerExtension):
             host_ifname="veth" + endpoint_id[:7], mac=_mac(v4), ipv4=v4, ipv6=v6,
             gateway4=gw4, gateway6=gw6, default_route=default_route, aliases=aliases)
         self.service.save_endpoint(endpoint)
-        try:
-            await asyncio.to_thread(driver.join, self.service.info(doc), endpoint,
-                                    Path(record["NetworkSettings"]["SandboxKey"]))
-        except BaseException:
-            self.service.drop_endpoint(endpoint)
-            raise
         settings.update(
             EndpointID=endpoint.id, Gateway=gw4, IPAddress=v4.split("/")[0],
             IPPrefixLen=int(v4.split("/")[1]) if v4 else 0, IPv6Gateway=gw6,
@@ -215,8 +245,24 @@ class NetworkExtension(ContainerExtension):
             MacAddress=endpoint.mac, Aliases=aliases or None)
         if doc["Name"] == "bridge":
             record["NetworkSettings"].update({k: settings[k] for k in TOP_LEVEL})
-        self.service.event(doc, "connect", cid)
         return endpoint
+
+    async def _plumb(self, record: Record, endpoints: list[tuple[Record, Endpoint]]) -> None:
+        """The drivers' plumbing of allocated endpoints, in order. When one fails, it and
+        those after it are dropped unplumbed (as if never allocated) and the error raised."""
+        sandbox = Path(record["NetworkSettings"]["SandboxKey"])
+        for index, (doc, endpoint) in enumerate(endpoints):
+            try:
+                await asyncio.to_thread(self.service.drivers[doc["Driver"]].join,
+                                        self.service.info(doc), endpoint, sandbox)
+            except BaseException:
+                for dropped_doc, dropped in endpoints[index:]:
+                    self.service.drop_endpoint(dropped)
+                    entry = record["NetworkSettings"]["Networks"].get(dropped_doc["Name"])
+                    if entry is not None:
+                        entry.update(RUNTIME_FIELDS)
+                raise
+            self.service.event(doc, "connect", record["Id"])
 
     async def _publish(self, record: Record) -> None:
         cid = record["Id"]
@@ -255,6 +301,11 @@ class NetworkExtension(ContainerExtension):
         """Undo ``prepare``: idempotent, and complete even when a step fails."""
         cid = record["Id"]
         path = self.netns_path(cid)
+        plumbing = self._plumbing.pop(cid, None)
+        if plumbing is not None:  # the start failed while plumbing ran: let it end first
+            await asyncio.wait({plumbing})
+            if not plumbing.cancelled():
+                plumbing.exception()  # retrieved: the start reported its own error
         await self.dns.stop(cid)
         for endpoint in self.service.endpoints_of(container_id=cid):
             # Interfaces inside a namespace that goes away are deleted by the kernel with it
@@ -348,10 +399,17 @@ class NetworkExtension(ContainerExtension):
 
     # -- daemon restart -------------------------------------------------------------------
 
+    async def close(self) -> None:
+        """Stop serving DNS and remove the spare namespace (containers keep theirs)."""
+        await self.dns.close()
+        await self.pool.close()
+
     async def recover(self) -> None:
         """After a daemon restart: drop endpoints of containers that are gone, and for the
         running ones hold their host ports again, rebuild their DNAT rules and serve DNS."""
         containers = self.service.containers
+        await self.pool.reset()
+        self.names.rebuild()  # here, not at construction: it needs the container records
         for endpoint in list(self.service.endpoints.values()):
             record = containers.find(endpoint.container_id)
             if record is None or not record["State"]["Running"]:

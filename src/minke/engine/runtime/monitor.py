@@ -19,15 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import shutil
 import signal
 import socket
+import struct
+import termios
 import time
 from pathlib import Path
 from typing import Any
 
+from minke.engine.fsutil import discard
 from minke.engine.runtime.runtime import EXIT_UNKNOWN, ExitStatus, OCIRuntime, runtime_message
 from minke.errors import Conflict, InternalError
 
@@ -37,6 +41,7 @@ STDIN_CHUNK = 32 * 1024  # conmon reads the attach socket in 32 KiB (CONN_SOCK_B
 FAILED_CREATE_GRACE = 5.0  # s for conmon to exit by itself after reporting a failed create
 CTL_RETRY = 0.5  # s to wait for conmon to open its ctl FIFO (it does so before runc create)
 CTL_RETRY_STEP = 0.01  # s
+CTL_DRAIN_STEP = 0.0005  # s between checks that conmon has read a resize message
 SUN_PATH_ROOM = 80  # longest TMPDIR for which $TMPDIR/conmon-term.XXXXXX fits in sun_path
 
 # conmon numbers its attach streams 1 stdin, 2 stdout, 3 stderr; Docker uses 0/1/2
@@ -168,6 +173,8 @@ class Conmon:
         self.log_level = log_level
         self.exits_dir = self.exec_root / "exits"
         self.persist_root = self.exec_root / "persist"
+        self._trash = self.exec_root / "trash"  # for fsutil.discard; emptied of a crash's
+        shutil.rmtree(self._trash, ignore_errors=True)
 
     # -- command lines -------------------------------------------------------------------------
 
@@ -196,17 +203,17 @@ class Conmon:
         tty: bool,
         stdin: bool,
         stdin_once: bool,
-        log_path: Path,
+        log_path: Path | None,
         log_size_max: int | None = None,
     ) -> list[str]:
-        """The conmon command line ``create`` runs."""
+        """The conmon command line ``create`` runs; no ``log_path``: nothing is logged."""
         argv = self._common_argv(container_id, container_id, bundle, name)
         argv += [
             "-p", str(bundle / "pidfile"),
             "--exit-dir", str(self.exits_dir),
             "--persist-dir", str(self.persist_root / container_id),
             "--conmon-pidfile", str(bundle / "conmon.pid"),
-            "-l", f"k8s-file:{log_path}",
+            "-l", f"k8s-file:{log_path}" if log_path is not None else "none",
         ]
         if log_size_max is not None and log_size_max > 0:
             argv += ["--log-size-max", str(log_size_max)]
@@ -244,7 +251,7 @@ class Conmon:
         tty: bool,
         stdin: bool,
         stdin_once: bool,
-        log_path: Path,
+        log_path: Path | None,
         log_size_max: int | None = None,
     ) -> int:
         """Have conmon run ``runtime create``; return the container's init PID.
@@ -477,7 +484,8 @@ class Conmon:
         """Forget a recorded exit, so that the next run of the id starts clean."""
         with contextlib.suppress(FileNotFoundError):
             (self.exits_dir / container_id).unlink()
-        shutil.rmtree(self.persist_root / container_id, ignore_errors=True)
+        # out of the way at once, deleted in the background: this is on the removal's path
+        discard(self.persist_root / container_id, self._trash)
 
     # -- attach and resize ---------------------------------------------------------------------
 
@@ -526,6 +534,10 @@ class Conmon:
                 time.sleep(CTL_RETRY_STEP)
         try:
             os.write(fd, f"1 {int(height)} {int(width)}\n".encode())
+            # conmon sets the size as it reads the message: wait for that (briefly), or a
+            # process started right after (as ``start`` does at once) could see the old size
+            while _unread(fd) and time.monotonic() < deadline + CTL_RETRY:
+                time.sleep(CTL_DRAIN_STEP)
         except OSError as exc:
             raise InternalError(f"cannot write {path}: {exc}") from exc
         finally:
@@ -574,6 +586,11 @@ class _Pipes:
         self.close_children()
         for sock in self._parent.values():
             sock.close()
+
+
+def _unread(fd: int) -> int:
+    """Bytes written to the FIFO ``fd`` and not read yet."""
+    return int(struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0])
 
 
 def _stdio_flags(tty: bool, stdin: bool) -> list[str]:

@@ -3,12 +3,19 @@
 Owns the command lines of start/kill/delete/state/pause/resume/ps and the translation of the
 runtime's exit status and stderr into ``minke.errors``. ``create`` is not here: the monitor
 (``monitor.Conmon``) runs it, so that the container's init becomes the monitor's child.
+
+``start`` of a runc container does what ``runc start`` does without running it (that would
+cost a Go process on every container start): a created container's init waits to open
+``<root>/<id>/exec.fifo`` for writing; reading the byte it writes lets it run the process, and
+removing the FIFO marks the container running (runc tells "created" from "running" by it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -28,6 +35,21 @@ _CONFLICT = re.compile(
 )
 
 
+EXEC_FIFO = "exec.fifo"  # runc's libcontainer execFifoFilename
+FIFO_POLL = 0.1  # s between checks that a created container's init still lives, as runc
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether ``pid`` runs (not gone, not a zombie)."""
+    if pid is None:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat.rpartition(b")")[2].split()[0:1] != [b"Z"]
+
+
 class Runc(OCIRuntime):
     """runc driven through its CLI, one short-lived process per call.
 
@@ -44,11 +66,49 @@ class Runc(OCIRuntime):
         return ["--root", str(self.root)]
 
     async def start(self, container_id: str) -> None:
+        fifo = self.root / container_id / EXEC_FIFO
+        if self.name == "runc":
+            try:
+                fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except FileNotFoundError:
+                pass  # not created, or started: runc words the error
+            else:
+                try:
+                    await self._release_init(container_id, fd)
+                finally:
+                    os.close(fd)
+                fifo.unlink(missing_ok=True)
+                return
         await self._run("start", container_id)
+
+    async def _release_init(self, container_id: str, fifo: int) -> None:
+        """Read the byte the init writes to its exec FIFO (``runc start``'s way); while none
+        comes, check every FIFO_POLL that the init still lives, as runc does."""
+        loop = asyncio.get_running_loop()
+        readable: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fifo, lambda: readable.done() or readable.set_result(None))
+        try:
+            while not readable.done():
+                await asyncio.wait({readable}, timeout=FIFO_POLL)
+                if not readable.done() and not _alive(self._init_pid(container_id)):
+                    break
+        finally:
+            loop.remove_reader(fifo)
+        with contextlib.suppress(BlockingIOError):
+            if readable.done() and os.read(fifo, 16):
+                return
+        raise Conflict(f"{self.name} start {container_id}: container process is already dead")
+
+    def _init_pid(self, container_id: str) -> int | None:
+        try:
+            state = json.loads((self.root / container_id / "state.json").read_text())
+            return int(state["init_process_pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     async def kill(self, container_id: str, signal: int, *, all_processes: bool = False) -> None:
         flags = ["--all"] if all_processes else []
-        await self._run("kill", *flags, container_id, str(int(signal)))
+        await self._run("kill", *flags, container_id, str(int(signal)), target=container_id)
 
     async def delete(self, container_id: str, *, force: bool = False) -> None:
         if not (self.root / container_id).exists():
@@ -91,7 +151,9 @@ class Runc(OCIRuntime):
         # runc prints `null` for a stopped container
         return [int(p) for p in pids or []]
 
-    async def _run(self, subcommand: str, *args: str) -> bytes:
+    async def _run(self, subcommand: str, *args: str, target: str | None = None) -> bytes:
+        """Run ``subcommand``; errors name ``target``, by default the last argument (the
+        container id for every subcommand but kill, whose last is the signal)."""
         argv = [self.binary, *self.global_args(), subcommand, *args]
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -104,7 +166,7 @@ class Runc(OCIRuntime):
             raise Unavailable(f"cannot run OCI runtime {self.binary}: {exc}") from exc
         out, err = await proc.communicate()
         if proc.returncode != 0:
-            raise self._error(subcommand, args[-1], proc.returncode or 0, err)
+            raise self._error(subcommand, target or args[-1], proc.returncode or 0, err)
         return out
 
     def _error(self, subcommand: str, container_id: str, rc: int, stderr: bytes) -> MinkeError:
