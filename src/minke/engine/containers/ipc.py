@@ -15,34 +15,22 @@ nothing is mounted for it.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import errno
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from minke.engine import mounts
 from minke.engine.containers.extensions import ContainerExtension, Record
+from minke.engine.mounts import MNT_DETACH, MS_NODEV, MS_NOEXEC, MS_NOSUID
+from minke.engine.volumes.hostmounts import is_mount_point
 from minke.errors import InternalError, InvalidParameter
 
 SHM = "/dev/shm"
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
-MNT_DETACH = 2
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                        ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 
 def _mode(record: Record) -> str:
     return record["HostConfig"].get("IpcMode") or ""
-
-
-def _is_mount_point(path: Path) -> bool:
-    target = os.fsencode(path)
-    with open("/proc/self/mountinfo", "rb") as f:
-        return any(line.split()[4] == target for line in f)
 
 
 def mount_tmpfs(target: Path, size: int) -> None:
@@ -50,17 +38,18 @@ def mount_tmpfs(target: Path, size: int) -> None:
     unmount(target)
     target.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = f"mode=1777,size={size}".encode()
-    if _libc.mount(b"shm", os.fsencode(target), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                   data) != 0:
-        raise InternalError(f"mounting shm tmpfs: {os.strerror(ctypes.get_errno())}")
+    try:
+        mounts.mount("shm", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, data)
+    except OSError as exc:
+        raise InternalError(f"mounting shm tmpfs: {exc.strerror}") from None
 
 
 def unmount(target: Path) -> None:
-    while _libc.umount2(os.fsencode(target), MNT_DETACH) == 0:
-        pass  # mounts stacked by a crash, down to the directory itself
-    err = ctypes.get_errno()
-    if err not in (errno.EINVAL, errno.ENOENT):
-        raise InternalError(f"unmounting {target}: {os.strerror(err)}")
+    try:
+        while mounts.umount(target, MNT_DETACH):
+            pass  # mounts stacked by a crash, down to the directory itself
+    except OSError as exc:
+        raise InternalError(f"unmounting {target}: {exc.strerror}") from None
 
 
 class IpcExtension(ContainerExtension):
@@ -86,7 +75,7 @@ class IpcExtension(ContainerExtension):
         if mode.startswith("container:") and record["Id"] not in seen:
             donor = self._lookup(mode.split(":", 1)[1])
             source = self._shared_source(donor, seen | {record["Id"]})
-            if source is None or (source != SHM and not _is_mount_point(Path(source))):
+            if source is None or (source != SHM and not is_mount_point(Path(source))):
                 # Private, or shareable with a /dev/shm of its user's (nothing to share).
                 raise InvalidParameter(
                     f"can't join IPC of container {donor['Id']}: non-shareable IPC (hint: "

@@ -10,7 +10,6 @@ ports and connectivity keep working while minked is down. Knows nothing of inter
 from __future__ import annotations
 
 import ctypes
-import errno
 import fcntl
 import os
 import socket
@@ -20,15 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from minke.engine import mounts
+from minke.engine.mounts import MNT_DETACH, MS_BIND, MS_REC, MS_SHARED
+from minke.engine.volumes.hostmounts import is_mount_point
 from minke.errors import InternalError
 
 T = TypeVar("T")
 
 CLONE_NEWNET = 0x40000000
-MS_BIND = 4096
-MS_REC = 16384
-MS_SHARED = 1 << 20
-MNT_DETACH = 2
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
@@ -43,14 +41,10 @@ def _check(result: int, what: str) -> None:
 
 
 def _mount(source: str, target: str, flags: int) -> None:
-    _check(_libc.mount(source.encode(), target.encode(), None, flags, None),
-           f"mount {source} on {target}")
-
-
-def _is_mountpoint(path: Path) -> bool:
-    target = str(path)
-    with open("/proc/self/mountinfo") as f:
-        return any(line.split()[4] == target for line in f)
+    try:
+        mounts.mount(source, target, None, flags)
+    except OSError as exc:
+        raise InternalError(f"mount {source} on {target}: {exc.strerror}") from None
 
 
 def ensure_dir(directory: Path) -> None:
@@ -59,10 +53,9 @@ def ensure_dir(directory: Path) -> None:
     mount namespace as slaves, so that unmounting one here unmounts those copies too and
     the namespace is freed instead of pinned by other containers."""
     directory.mkdir(parents=True, exist_ok=True, mode=0o711)
-    if not _is_mountpoint(directory):
+    if not is_mount_point(directory):
         _mount(str(directory), str(directory), MS_BIND | MS_REC)
-    _check(_libc.mount(b"none", str(directory).encode(), None, MS_SHARED | MS_REC, None),
-           f"make {directory} shared")
+    _mount("none", str(directory), MS_SHARED | MS_REC)
 
 
 def _in_thread(fn: Callable[[], T]) -> T:
@@ -134,15 +127,15 @@ def rebind(source: Path, target: Path) -> None:
 
 def remove(path: Path) -> None:
     """Unmount and delete a namespace file; the namespace goes with its last user."""
-    if _libc.umount2(str(path).encode(), MNT_DETACH) != 0:
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOENT):
-            raise InternalError(f"umount {path}: {os.strerror(err)}")
+    try:
+        mounts.umount(path, MNT_DETACH)
+    except OSError as exc:
+        raise InternalError(f"umount {path}: {exc.strerror}") from None
     path.unlink(missing_ok=True)
 
 
 def exists(path: Path) -> bool:
-    return path.exists() and _is_mountpoint(path)
+    return path.exists() and is_mount_point(path)
 
 
 def run_in(path: Path | str, fn: Callable[[], T]) -> T:

@@ -20,7 +20,6 @@ that spares a ``mount`` process on every container start.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import re
@@ -31,6 +30,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from minke.engine import mounts
 from minke.engine.fsutil import discard
 from minke.engine.snapshots.snapshotter import Snapshotter
 from minke.errors import Conflict, InternalError, InvalidParameter, NotFound, Unavailable
@@ -39,12 +39,6 @@ PAGE_SIZE = 4096  # the kernel copies at most one page of mount data
 SHORT_NAME_LEN = 26  # as overlay2: short enough for ~128 layers in one page
 _SHORT_ALPHABET = string.ascii_uppercase + string.digits
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_MNT_DETACH = 2
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
-                        ctypes.c_char_p]
 
 
 class OverlaySnapshotter(Snapshotter):
@@ -187,14 +181,15 @@ class OverlaySnapshotter(Snapshotter):
         target.mkdir(parents=True, exist_ok=True)
         absolute = self.mount_options(key, f"{self.root.absolute()}/").encode()
         if len(absolute) < PAGE_SIZE:
-            if _libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, absolute) == 0:
+            try:
+                mounts.mount("overlay", target, "overlay", 0, absolute)
                 return
-            err = ctypes.get_errno()
-            if err == errno.ENODEV:
-                raise Unavailable("overlayfs is not available on this host: "
-                                  "unknown filesystem type 'overlay'")
-            raise InternalError(f"overlay mount of snapshot {key} on {target}: "
-                                f"{os.strerror(err)}")
+            except OSError as exc:
+                if exc.errno == errno.ENODEV:
+                    raise Unavailable("overlayfs is not available on this host: "
+                                      "unknown filesystem type 'overlay'") from None
+                raise InternalError(f"overlay mount of snapshot {key} on {target}: "
+                                    f"{exc.strerror}") from None
         # mount(8) passes the option string to mount(2) unchanged; relative lower paths are
         # resolved against the mounting process's working directory, which must not be
         # changed in this (threaded) process, hence a child process.
@@ -211,17 +206,16 @@ class OverlaySnapshotter(Snapshotter):
             raise InternalError(f"overlay mount of snapshot {key} on {target}: {message}")
 
     def unmount(self, target: Path) -> None:
-        if _libc.umount2(os.fsencode(target), 0) == 0:
-            return
-        err = ctypes.get_errno()
-        if err in (errno.EINVAL, errno.ENOENT):
-            return  # not a mount point (or never made): already unmounted
-        if err == errno.EBUSY:
+        try:
+            mounts.umount(target)  # not a mount point (or never made): already unmounted
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise InternalError(f"unmount {target}: {exc.strerror}") from None
             # Something still holds a file open; detach now, the kernel frees it later.
-            if _libc.umount2(os.fsencode(target), _MNT_DETACH) == 0:
-                return
-            err = ctypes.get_errno()
-        raise InternalError(f"unmount {target}: {os.strerror(err)}")
+            try:
+                mounts.umount(target, mounts.MNT_DETACH)
+            except OSError as again:
+                raise InternalError(f"unmount {target}: {again.strerror}") from None
 
     def upper(self, key: str) -> Path:
         path = self._snapshot_dir(key) / "upper"
