@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -32,3 +33,21 @@ def test_same_name_twice(tmp_path: Path) -> None:
         (tmp_path / "c" / "x").mkdir(parents=True)
         discard(tmp_path / "c" / "x", tmp_path / "trash")
         assert not (tmp_path / "c" / "x").exists()
+
+
+def test_one_thread_deletes_every_tree(tmp_path: Path) -> None:
+    """Many discards at once (a ``compose down``) start no thread each: one deletes them all,
+    in turn."""
+    trash = tmp_path / "trash"
+    trees = [tmp_path / f"c{i}" for i in range(20)]
+    for tree in trees:
+        tree.mkdir()
+        for j in range(200):
+            (tree / f"f{j}").write_bytes(b"")
+    for tree in trees:
+        discard(tree, trash)
+    assert len([t for t in threading.enumerate() if t.name == "discard"]) == 1
+    deadline = time.monotonic() + 10
+    while any(trash.iterdir()):
+        assert time.monotonic() < deadline, list(trash.iterdir())
+        time.sleep(0.01)

@@ -16,6 +16,7 @@ resolver of the host (a local dnsmasq or systemd-resolved) answers too.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import random
@@ -88,6 +89,11 @@ def upstream_servers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
 class _Listener:
     def __init__(self, udp: socket.socket, server: asyncio.Server) -> None:
         self.udp, self.server = udp, server
+
+
+def _report_failure(done: concurrent.futures.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("stopping a DNS listener: %s", done.exception())
 
 
 class DNSServer:
@@ -170,8 +176,12 @@ class DNSServer:
             raise
 
     async def stop(self, container_id: str) -> None:
+        """Stop serving the container, without waiting for the server's thread: the removal
+        is queued on its loop ahead of any later ``listen``'s, and waiting for the hop back
+        cost every container exit ~40 ms when ten exit at once (``compose down``)."""
         if self._serving.pop(container_id, None) is not None:
-            await self._call(self._remove(container_id))
+            done = asyncio.run_coroutine_threadsafe(self._remove(container_id), self._start())
+            done.add_done_callback(_report_failure)
 
     async def close(self) -> None:
         if self._loop is None:

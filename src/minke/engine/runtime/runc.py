@@ -18,7 +18,9 @@ import json
 import os
 import re
 import shutil
+import signal as signals
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,30 @@ def _alive(pid: int | None) -> bool:
     return stat.rpartition(b")")[2].split()[0:1] != [b"Z"]
 
 
+def _frozen(paths: dict[str, str]) -> bool:
+    """Whether the container with runc's ``cgroup_paths`` is paused (or pausing), per its
+    freezer."""
+    if paths.get("freezer"):
+        file, frozen = Path(paths["freezer"], "freezer.state"), (b"FROZEN", b"FREEZING")
+    else:
+        file, frozen = Path(paths.get("", ""), "cgroup.freeze"), (b"1",)
+    try:
+        return file.read_bytes().strip() in frozen
+    except OSError:
+        return True  # unknown: runc decides
+
+
+@dataclass(frozen=True)
+class _Init:
+    """A container's init as runc's state.json records it."""
+
+    stamp: tuple[int, int]  # the file's inode and mtime when read
+    pid: int
+    start: bytes  # its start time in /proc/<pid>/stat, against pid reuse
+    own_pidns: bool  # in a PID namespace of its own
+    cgroups: dict[str, str]  # runc's cgroup_paths
+
+
 class Runc(OCIRuntime):
     """runc driven through its CLI, one short-lived process per call.
 
@@ -61,6 +87,7 @@ class Runc(OCIRuntime):
         self.binary = shutil.which(binary) or binary
         self.name = name or Path(binary).name
         self.root = Path(root)
+        self._inits: dict[str, _Init] = {}  # container id → its init, per runc's state.json
 
     def global_args(self) -> list[str]:
         return ["--root", str(self.root)]
@@ -107,10 +134,57 @@ class Runc(OCIRuntime):
             return None
 
     async def kill(self, container_id: str, signal: int, *, all_processes: bool = False) -> None:
+        if not all_processes and self.name == "runc" and self._signal_init(container_id, signal):
+            return
         flags = ["--all"] if all_processes else []
         await self._run("kill", *flags, container_id, str(int(signal)), target=container_id)
 
+    def _signal_init(self, container_id: str, signal: int) -> bool:
+        """What ``runc kill <id> <signal>`` does, without a runc process per signal (``stop``
+        sends two, ``compose down`` twenty): the init recorded in state.json, if it is still
+        that process (its start time, against pid reuse) and not a zombie, signalled through
+        a pidfd, so that a pid reused after the check is never hit. False, and runc decides
+        (and words the error), for anything else: no state, a gone init, a PID namespace
+        shared with others (runc may signal more than the init), a SIGKILL to a frozen
+        container (runc thaws it too)."""
+        try:
+            init = self._init_of(container_id)
+            if not init.own_pidns or (signal == signals.SIGKILL and _frozen(init.cgroups)):
+                return False
+            pid, start = init.pid, init.start
+            fd = os.pidfd_open(pid)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return False
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].split()
+            if fields[0] == b"Z" or fields[19] != start:
+                return False
+            signals.pidfd_send_signal(fd, signal)
+        except (OSError, IndexError):
+            return False
+        finally:
+            os.close(fd)
+        return True
+
+    def _init_of(self, container_id: str) -> _Init:
+        """What ``_signal_init`` needs of runc's state.json (some 30 KB of JSON), read again
+        only when the file changes."""
+        path = self.root / container_id / "state.json"
+        info = path.stat()
+        stamp = (info.st_ino, info.st_mtime_ns)
+        init = self._inits.get(container_id)
+        if init is None or init.stamp != stamp:
+            state = json.loads(path.read_bytes())
+            init = _Init(
+                stamp, int(state["init_process_pid"]), str(state["init_process_start"]).encode(),
+                any(ns.get("type") == "NEWPID" and not ns.get("path")
+                    for ns in state["config"]["namespaces"]),
+                dict(state.get("cgroup_paths") or {}))
+            self._inits[container_id] = init
+        return init
+
     async def delete(self, container_id: str, *, force: bool = False) -> None:
+        self._inits.pop(container_id, None)
         if not (self.root / container_id).exists():
             # runc keeps a container's state in <root>/<id>: without it there is nothing to
             # delete, and the engine calls delete on every start and cleanup path, so skip
