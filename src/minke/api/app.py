@@ -92,6 +92,9 @@ def make_app(engine: Engine) -> web.Application:
         images,
         networks,
         nodes,
+        secrets,
+        servicelogs,
+        services,
         swarm,
         system,
         system_df,
@@ -107,6 +110,6 @@ def make_app(engine: Engine) -> web.Application:
     app[ENGINE] = engine
     for module in (system, images, containers, execs, volumes, distribution, networks,
                    container_files, commit, system_df, container_stats, image_build, buildkit,
-                   swarm, nodes):
+                   swarm, nodes, secrets, services, servicelogs):
         routing.install(app, module.routes)
     return app

@@ -15,7 +15,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from minke import errors
 from minke.swarm.ca import (
@@ -33,6 +33,8 @@ from minke.swarm.initrequest import InitRequest
 from minke.swarm.localstate import LocalState, LocalStore
 from minke.swarm.manager import spec as specs
 from minke.swarm.manager.controlapi import ControlAPI
+from minke.swarm.manager.leader import Leader
+from minke.swarm.manager.services import ServiceControl
 from minke.swarm.store import Obj, SQLiteStore, Store, Tx
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,9 @@ class SwarmCluster:
         self.status = INACTIVE
         self.state: LocalState | None = None
         self.control: ControlAPI | None = None
+        self.services: ServiceControl | None = None
+        self._leader: Leader | None = None
+        self._executor: Any = None  # the agent's task executor while active
         self._store: Store | None = None
         self._events: EventPublisher | None = None
         self._lock = asyncio.Lock()  # init, join, leave, unlock and updates of the keys
@@ -120,8 +125,23 @@ class SwarmCluster:
         self.status = ACTIVE
         await self._keep_data_key(await self.control.cluster())
         await self._report_ready()
+        self.services = ServiceControl(store)
+        self._leader = Leader(store)
+        self._leader.start()
+        # Agents that cannot run tasks (the unit tests' stand-ins) have no executor.
+        make_executor = getattr(self.agent, "executor", None)
+        if make_executor is not None:
+            self._executor = make_executor(store, self.state.node_id, data_key)
+            await self._executor.start()
 
     async def _deactivate(self) -> None:
+        if self._executor is not None:
+            await self._executor.stop()
+            self._executor = None
+        if self._leader is not None:
+            await self._leader.stop()
+            self._leader = None
+        self.services = None
         if self._events is not None:
             await self._events.stop()
             self._events = None

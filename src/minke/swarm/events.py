@@ -45,12 +45,48 @@ def node_attributes(node: Obj, old: Obj | None) -> dict[str, str]:
     return attrs
 
 
-def docker_event(event: Event) -> tuple[str, str, str, dict[str, str]]:
-    """(type, action, actor id, attributes) of a store event."""
+def service_attributes(service: Obj, old: Obj | None) -> dict[str, str]:
+    """``name``, and for an update what changed: ``image``, ``replicas`` and
+    ``updatestate`` as ``<field>.old``/``<field>.new`` (dockerd's ``logServiceEvent``)."""
+    attrs = {"name": service["Spec"].get("Name", "")}
+    if old is None:
+        return attrs
+
+    def image(s: Obj) -> str:
+        return (s["Spec"].get("TaskTemplate") or {}).get("ContainerSpec", {}).get("Image", "")
+
+    def replicas(s: Obj) -> Any:
+        return (s["Spec"]["Mode"].get("Replicated") or {}).get("Replicas")
+    if image(service) != image(old):
+        attrs["image.old"], attrs["image.new"] = image(old), image(service)
+    if "Replicated" in service["Spec"]["Mode"] and replicas(service) != replicas(old):
+        attrs["replicas.old"], attrs["replicas.new"] = str(replicas(old)), str(replicas(service))
+    new_state = (service.get("UpdateStatus") or {}).get("State")
+    old_state = (old.get("UpdateStatus") or {}).get("State")
+    if new_state and new_state != old_state:
+        # SwarmKit's enum names, as dockerd prints them
+        attrs["updatestate.new"] = new_state.upper()
+        if old_state:
+            attrs["updatestate.old"] = old_state.upper()
+    return attrs
+
+
+def _public(obj: Obj) -> Obj:
+    return {k: v for k, v in obj.items() if not k.startswith("_") and k not in (
+        "Version", "UpdatedAt")}
+
+
+def docker_event(event: Event) -> tuple[str, str, str, dict[str, str]] | None:
+    """(type, action, actor id, attributes) of a store event; None for a write that
+    changed only the manager's bookkeeping (nothing dockerd would report)."""
     action = _ACTIONS.get(event.action, "update")
+    old = event.old if event.action != DELETE else None
     if event.kind == "node":
-        old = event.old if event.action != DELETE else None
         return "node", action, event.id, node_attributes(event.object, old)
+    if event.kind == "service":
+        if old is not None and _public(old) == _public(event.object):
+            return None
+        return "service", action, event.id, service_attributes(event.object, old)
     return event.kind, action, event.id, {"name": event.object["Spec"].get("Name", "")}
 
 
@@ -69,7 +105,10 @@ class EventPublisher:
     async def _run(self) -> None:
         async for event in self._store.watch(KINDS, since=self._since):
             self._since = event.index
-            type_, action, actor, attrs = docker_event(event)
+            described = docker_event(event)
+            if described is None:
+                continue
+            type_, action, actor, attrs = described
             try:
                 self._publish(type_, action, actor, attrs, scope="swarm")
             except Exception:  # a subscriber's failure must not end the publisher

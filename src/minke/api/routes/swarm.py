@@ -9,7 +9,7 @@ from aiohttp import web
 from minke import errors
 from minke.api import params
 from minke.api.keys import engine
-from minke.api.routing import Handler, Routes
+from minke.api.routing import Routes
 from minke.swarm.cluster import ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM, SwarmCluster
 
 routes = Routes()
@@ -93,15 +93,4 @@ async def unlock(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
-def _listing(kind: str) -> Handler:
-    async def handler(request: web.Request) -> web.Response:
-        control = cluster(request).manager()
-        return web.json_response(await control.store.view(lambda tx: tx.list(kind)))
-    return handler
-
-
-# Until services, tasks, secrets and configs can be created (their own route modules), a
-# manager lists what its store holds of them: nothing.
-for _path, _kind in (("/services", "service"), ("/tasks", "task"), ("/secrets", "secret"),
-                     ("/configs", "config")):
-    routes.get(_path)(_listing(_kind))
+# Services and tasks: routes/services.py; secrets and configs: routes/secrets.py.

@@ -1,14 +1,19 @@
 """What the swarm asks of this node's Engine: the node's ``Description`` (hostname,
-platform, resources, engine version and plugins, as dockerd's executor describes them) and,
-when the node leaves, the removal of its task containers (labelled
-``com.docker.swarm.node.id``)."""
+platform, resources, engine version and plugins, as dockerd's executor describes them),
+the executor that runs its tasks (``executor.py``) and, when the node leaves, the removal of
+its task containers (labelled ``com.docker.swarm.node.id``) and their secret files."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
 from minke import errors
+from minke.swarm import taskfiles
+from minke.swarm.agent.executor import TaskExecutor, task_files_dir
+from minke.swarm.ca import DataKey
+from minke.swarm.store import Store
 
 if TYPE_CHECKING:
     from minke.engine.engine import Engine
@@ -39,6 +44,10 @@ class LocalAgent:
             "Engine": engine,
         }
 
+    def executor(self, store: Store, node_id: str, data_key: DataKey) -> TaskExecutor:
+        """The executor running this node's tasks from ``store``."""
+        return TaskExecutor(self.engine, store, node_id, data_key)
+
     async def remove_task_containers(self, node_id: str) -> None:
         for record in self.engine.containers.all():
             labels = record["Config"].get("Labels") or {}
@@ -48,3 +57,10 @@ class LocalAgent:
                 await self.engine.containers.remove(record["Id"], force=True)
             except errors.MinkeError as exc:  # dockerd logs these and leaves anyway
                 log.error("removing task container %s: %s", record["Id"][:12], exc)
+            task_id = labels.get("com.docker.swarm.task.id")
+            if task_id:  # its secrets and configs, in memory, go with it
+                try:
+                    await asyncio.to_thread(taskfiles.release,
+                                            task_files_dir(self.engine, task_id))
+                except OSError as exc:
+                    log.error("releasing the files of task %s: %s", task_id, exc)

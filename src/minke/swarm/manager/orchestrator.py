@@ -1,0 +1,213 @@
+"""The orchestrators (SwarmKit's ``orchestrator/replicated``, ``global``, ``restart`` and
+``taskreaper``), run as one reconciler pass over services, tasks and nodes:
+
+- replicated services get one active task per slot 1..Replicas: missing slots are filled,
+  slots beyond are removed (DesiredState REMOVE; slots whose task is not running first,
+  then the highest);
+- global services get one active task per eligible node (ready, availability active,
+  constraints met); a drained or no longer matching node has its task shut down;
+- the restart supervisor: a task that ended while meant to run is shut down and, as its
+  ``RestartPolicy`` says (condition none/on-failure/any, max attempts within a window),
+  replaced in its slot, started after ``Delay`` (DesiredState READY until then). A slot
+  not restarted stays as it ended until the service's spec changes, as in SwarmKit;
+- the task reaper: tasks of removed services and slots go once their container is gone,
+  and each slot keeps ``TaskHistoryRetentionLimit`` tasks.
+
+Bookkeeping kept on objects (never shown by the API): a task's ``_restarts`` (times of the
+restarts that led to it), ``_start_at`` (when a delayed restart may start) and
+``_dead_serial`` (the spec serial a slot was left dead at); a service's ``_serial``, bumped
+by every spec change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+from minke.swarm.manager import constraints
+from minke.swarm.manager import tasks as t
+from minke.swarm.manager.reconciler import Reconciler
+from minke.swarm.manager.services import DEFAULT_RESTART
+from minke.swarm.store import Obj, Tx
+
+SECOND = 1e9
+DEFAULT_HISTORY = 5
+
+
+def save(tx: Tx, task: Obj) -> None:
+    """Write ``task`` and keep the caller's copy current (its new ``Version``)."""
+    task.update(tx.update("task", task))
+
+
+def eligible_nodes(nodes: list[Obj], service: Obj) -> list[Obj]:
+    """Nodes that may get new tasks of ``service``: ready, active, constraints met."""
+    placement = service["Spec"].get("TaskTemplate", {}).get("Placement") or {}
+    wanted = constraints.parse(placement.get("Constraints") or [])
+    return [n for n in nodes if n["Status"]["State"] == "ready"
+            and n["Spec"].get("Availability", "active") == "active"
+            and all(c.match(n) for c in wanted)]
+
+
+class Orchestrator(Reconciler):
+    name = "orchestrator"
+    kinds = ("service", "task", "node", "cluster")
+
+    async def reconcile(self) -> None:
+        delays: list[float] = await self.store.update(self._pass)
+        if delays:
+            self.kick(min(delays))
+
+    def _pass(self, tx: Tx) -> list[float]:
+        now = time.time()
+        clusters = tx.list("cluster")
+        orchestration = clusters[0]["Spec"].get("Orchestration") or {} if clusters else {}
+        history = orchestration.get("TaskHistoryRetentionLimit", DEFAULT_HISTORY)
+        nodes = tx.list("node")
+        services = {s["ID"]: s for s in tx.list("service")}
+        by_service: dict[str, list[Obj]] = defaultdict(list)
+        for task in tx.list("task"):
+            by_service[task["ServiceID"]].append(task)
+        wake: list[float] = []
+        for service_id, tasks in by_service.items():
+            if service_id not in services:
+                for task in tasks:
+                    if t.rank(task["DesiredState"]) < t.rank(t.REMOVE):
+                        task["DesiredState"] = t.REMOVE
+                        save(tx, task)
+        for service in services.values():
+            tasks = by_service.get(service["ID"], [])
+            self._supervise(tx, service, tasks, nodes, now, wake)
+            if "Global" in service["Spec"]["Mode"]:
+                self._global(tx, service, tasks, nodes)
+            else:
+                self._replicated(tx, service, tasks)
+        for tasks in by_service.values():
+            self._reap(tx, tasks, history)
+        return wake
+
+    # -- the restart supervisor ---------------------------------------------------------
+
+    def _supervise(self, tx: Tx, service: Obj, tasks: list[Obj], nodes: list[Obj],
+                   now: float, wake: list[float]) -> None:
+        policy = {**DEFAULT_RESTART,
+                  **(service["Spec"].get("TaskTemplate", {}).get("RestartPolicy") or {})}
+        global_nodes = {n["ID"] for n in eligible_nodes(nodes, service)} \
+            if "Global" in service["Spec"]["Mode"] else None
+        for task in list(tasks):
+            if not t.is_active(task):
+                continue
+            if not t.has_ended(task):
+                start_at = task.get("_start_at")
+                if task["DesiredState"] == t.READY and start_at is not None:
+                    if start_at <= now:
+                        task["DesiredState"] = t.RUNNING
+                        task.pop("_start_at")
+                        save(tx, task)
+                    else:
+                        wake.append(start_at - now)
+                continue
+            task["DesiredState"] = t.SHUTDOWN
+            restarts = self._restarts(task, policy, now)
+            if restarts is None or (global_nodes is not None
+                                    and task.get("NodeID") not in global_nodes):
+                task["_dead_serial"] = service.get("_serial", 0)
+                save(tx, task)
+                continue
+            save(tx, task)
+            new = t.new_task(service, slot=task.get("Slot") or 0,
+                             node_id=task.get("NodeID", "") if global_nodes is not None else "")
+            new["_restarts"] = restarts
+            delay = (policy.get("Delay") or 0) / SECOND
+            if delay > 0:
+                new["DesiredState"], new["_start_at"] = t.READY, now + delay
+                wake.append(delay)
+            tasks.append(tx.create("task", new))
+
+    @staticmethod
+    def _restarts(task: Obj, policy: dict[str, Any], now: float) -> list[float] | None:
+        """The restart history the replacement of ``task`` carries, or None when the
+        policy says not to restart it (SwarmKit's ``shouldRestart``)."""
+        condition = policy.get("Condition") or "any"
+        if condition == "none" or (condition == "on-failure"
+                                   and task["Status"]["State"] == t.COMPLETE):
+            return None
+        window = (policy.get("Window") or 0) / SECOND
+        history = [x for x in task.get("_restarts", []) if not window or x >= now - window]
+        attempts = policy.get("MaxAttempts") or 0
+        if attempts and len(history) >= attempts:
+            return None
+        return history + [now]
+
+    # -- replicated and global --------------------------------------------------------
+
+    def _replicated(self, tx: Tx, service: Obj, tasks: list[Obj]) -> None:
+        replicas = service["Spec"]["Mode"]["Replicated"]["Replicas"]
+        serial = service.get("_serial", 0)
+        slots: dict[int, list[Obj]] = defaultdict(list)
+        for task in tasks:
+            slots[task.get("Slot") or 0].append(task)
+        active = {s for s, ts in slots.items() if any(t.is_active(x) for x in ts)}
+        dead = {s for s, ts in slots.items() if s not in active
+                and any(x.get("_dead_serial") == serial for x in ts)}
+        filled = active | dead
+        if len(filled) < replicas:
+            slot = 0
+            for _ in range(replicas - len(filled)):
+                slot += 1
+                while slot in filled:
+                    slot += 1
+                filled.add(slot)
+                tasks.append(tx.create("task", t.new_task(service, slot=slot)))
+        elif len(filled) > replicas:
+            def running(slot: int) -> bool:
+                return any(x["Status"]["State"] == t.RUNNING and t.is_active(x)
+                           for x in slots[slot])
+            doomed = sorted(filled, key=lambda s: (s in active, running(s), -s))
+            for slot in doomed[:len(filled) - replicas]:
+                for task in slots[slot]:
+                    task.pop("_dead_serial", None)
+                    if t.rank(task["DesiredState"]) < t.rank(t.REMOVE):
+                        task["DesiredState"] = t.REMOVE
+                        save(tx, task)
+
+    def _global(self, tx: Tx, service: Obj, tasks: list[Obj], nodes: list[Obj]) -> None:
+        eligible = {n["ID"] for n in eligible_nodes(nodes, service)}
+        paused = {n["ID"] for n in nodes if n["Spec"].get("Availability") == "pause"}
+        serial = service.get("_serial", 0)
+        covered = set()
+        for task in tasks:
+            node = task.get("NodeID", "")
+            if t.is_active(task):
+                if node not in eligible and node not in paused:
+                    task["DesiredState"] = t.SHUTDOWN
+                    save(tx, task)
+                    continue
+                covered.add(node)
+            elif task.get("_dead_serial") == serial:
+                covered.add(node)
+        for node_id in sorted(eligible - covered):
+            tasks.append(tx.create("task", t.new_task(service, slot=0, node_id=node_id)))
+
+    # -- the task reaper ----------------------------------------------------------------
+
+    @staticmethod
+    def _reap(tx: Tx, tasks: list[Obj], history: int) -> None:
+        def gone(task: Obj) -> bool:
+            return t.has_ended(task) or t.rank(task["Status"]["State"]) < t.rank(t.ASSIGNED)
+        slots: dict[tuple[int, str], list[Obj]] = defaultdict(list)
+        for task in tasks:
+            if task["DesiredState"] == t.REMOVE and gone(task):
+                tx.delete("task", task["ID"])
+                continue
+            slots[t.slot_key(task)].append(task)
+        for slot in slots.values():
+            if len(slot) <= history:
+                continue
+            excess = len(slot) - history
+            for task in slot:  # in creation order: the oldest go first
+                if excess <= 0:
+                    break
+                if not t.is_active(task) and gone(task):
+                    tx.delete("task", task["ID"])
+                    excess -= 1

@@ -1,0 +1,128 @@
+"""Tasks as SwarmKit models them (``api/types.proto``): the ordered states, a new task made
+from a service, what makes a task out of date with its service ("dirty"), and the names
+Docker gives tasks and their containers.
+
+A task's ``Status.State`` only ever increases; its ``DesiredState`` is set by the
+orchestrators (RUNNING, READY for a task that waits to be started, SHUTDOWN, REMOVE) and the
+agent never takes a task past it. Keys starting with ``_`` are the manager's bookkeeping
+(restart counts and due times) and never leave the store (``public``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from minke.swarm.ids import new_id
+from minke.swarm.store import Obj
+from minke.units import rfc3339
+
+STATES = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting",
+          "running", "complete", "shutdown", "failed", "rejected", "remove", "orphaned")
+ORDER = {state: n for n, state in enumerate(STATES)}
+NEW, PENDING, ASSIGNED, ACCEPTED, PREPARING, READY, STARTING, RUNNING = STATES[:8]
+COMPLETE, SHUTDOWN, FAILED, REJECTED, REMOVE, ORPHANED = STATES[8:]
+
+
+def rank(state: str) -> int:
+    return ORDER.get(state, 0)
+
+
+def is_active(task: Obj) -> bool:
+    """The task is meant to run (or be ready to): its slot is filled by it."""
+    return rank(task["DesiredState"]) <= rank(RUNNING)
+
+
+def has_ended(task: Obj) -> bool:
+    """The task's container is gone or never will run: any state past RUNNING."""
+    return rank(task["Status"]["State"]) > rank(RUNNING)
+
+
+def now() -> str:
+    import time
+    return rfc3339(time.time())
+
+
+def set_state(task: Obj, state: str, message: str, err: str = "") -> bool:
+    """Move ``task`` to ``state`` if that is forward; False (unchanged) otherwise."""
+    if rank(state) <= rank(task["Status"]["State"]) and state != task["Status"]["State"]:
+        return False
+    if state == task["Status"]["State"] and message == task["Status"].get("Message"):
+        return False
+    status = {**task["Status"], "Timestamp": now(), "State": state, "Message": message}
+    status.pop("Err", None)
+    if err:
+        status["Err"] = err
+    task["Status"] = status
+    return True
+
+
+def new_task(service: Obj, *, slot: int, node_id: str = "", desired: str = RUNNING) -> Obj:
+    """A NEW task of ``service`` for ``slot`` (replicated) or ``node_id`` (global)."""
+    spec = service["Spec"]
+    task: Obj = {
+        "ID": new_id(),
+        "Labels": {},
+        "Spec": copy.deepcopy(spec.get("TaskTemplate") or {}),
+        "ServiceID": service["ID"],
+        "Slot": slot,
+        "Status": {"Timestamp": now(), "State": NEW, "Message": "created",
+                   "PortStatus": {}},
+        "DesiredState": desired,
+        "NetworksAttachments": [],
+        "SpecVersion": {"Index": service["Version"]["Index"]},
+    }
+    if node_id:
+        task["NodeID"] = node_id
+    return task
+
+
+def is_dirty(task: Obj, service: Obj) -> bool:
+    """The task runs another spec than its service's task template (SwarmKit's
+    ``IsTaskDirty``; ``ForceUpdate`` is part of the template, so ``--force`` dirties all)."""
+    return task["Spec"] != (service["Spec"].get("TaskTemplate") or {})
+
+
+def slot_key(task: Obj) -> tuple[int, str]:
+    """Replicated tasks share a slot number; global ones are per node (slot 0)."""
+    return (task.get("Slot") or 0, task.get("NodeID", "") if not task.get("Slot") else "")
+
+
+def task_name(service_name: str, task: Obj) -> str:
+    """``<service>.<slot>`` or, for global services, ``<service>.<node-id>`` (Docker's)."""
+    return f"{service_name}.{task['Slot'] if task.get('Slot') else task.get('NodeID', '')}"
+
+
+def container_name(service_name: str, task: Obj) -> str:
+    return f"{task_name(service_name, task)}.{task['ID']}"
+
+
+def public(obj: Obj) -> Obj:
+    """The object as the API shows it: without the manager's ``_`` bookkeeping."""
+    return {k: v for k, v in obj.items() if not k.startswith("_")}
+
+
+def expand_template(text: str, context: dict[str, Any]) -> str:
+    """Go-template placeholders Docker expands in hostname, env and mounts
+    (``{{.Service.Name}}``, ``{{.Task.Slot}}``, ``{{.Node.Hostname}}``,
+    ``{{index .Service.Labels "k"}}`` …); anything else is left as written."""
+    import re
+
+    def field(path: str) -> Any:
+        value: Any = context
+        for part in path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        body = match.group(1).strip()
+        index = re.fullmatch(r'index\s+\.([\w.]+)\s+"([^"]*)"', body)
+        if index:
+            mapping = field(index.group(1))
+            return str(mapping.get(index.group(2), "")) if isinstance(mapping, dict) else ""
+        if body.startswith(".") and (value := field(body[1:])) is not None:
+            return str(value)
+        return match.group(0)
+    return re.sub(r"\{\{(.*?)\}\}", replace, text)
