@@ -3,12 +3,16 @@ one task's) containers on this node, as dockerd streams them: multiplexed (raw f
 service), records merged in time order, and with ``details`` each line prefixed by the
 task's context (``com.docker.swarm.node.id=…,com.docker.swarm.service.id=…,
 com.docker.swarm.task.id=…``), which the docker CLI turns into ``name.slot.id@node |``.
-``follow`` follows the containers that exist when the request arrives."""
+``follow`` follows the service's running containers and, as dockerd does, those of its tasks
+started later (a scale-up, a restart, an update) until the service is removed or the client
+goes; a task's logs end when its container stops."""
 
 from __future__ import annotations
 
 import asyncio
 import heapq
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -34,7 +38,7 @@ async def service_logs(request: web.Request) -> web.StreamResponse:
     service = await services(request).get(request.match_info["id"])
     tasks = await services(request).tasks({"service": [service["ID"]]})
     tty = bool(service["Spec"].get("TaskTemplate", {}).get("ContainerSpec", {}).get("TTY"))
-    return await _stream(request, [t["ID"] for t in tasks], tty)
+    return await _stream(request, [t["ID"] for t in tasks], tty, service_id=service["ID"])
 
 
 @routes.get("/tasks/{id}/logs")
@@ -51,8 +55,10 @@ def _details(record: dict[str, Any]) -> bytes:
             + " ").encode()
 
 
-async def _stream(request: web.Request, task_ids: list[str], tty: bool) -> web.StreamResponse:
+async def _stream(request: web.Request, task_ids: list[str], tty: bool, *,
+                  service_id: str | None = None) -> web.StreamResponse:
     containers = engine(request).containers
+    asked_ns = time.time_ns()  # containers started from now on are picked up by ``follow``
     want_stdout, want_stderr = params.qbool(request, "stdout"), params.qbool(request, "stderr")
     if not (want_stdout or want_stderr):
         raise errors.InvalidParameter("Bad parameters: you must choose at least one stream")
@@ -99,14 +105,53 @@ async def _stream(request: web.Request, task_ids: list[str], tty: bool) -> web.S
     finally:
         for _, _, reader in readers:
             reader.close()
+    gone = False
     if follow:
         async def follow_one(record: dict[str, Any], path: Any, offset: int) -> None:
             cid = record["Id"]
             async for rec in logfile.follow(path, offset=offset,
                                             is_running=lambda: containers.is_running(cid)):
                 await send(record, rec)
-        await asyncio.gather(*(follow_one(record, path, reader.offset)
-                               for record, path, reader in readers
-                               if containers.is_running(record["Id"])))
-    await response.write_eof()
+        try:
+            async with asyncio.TaskGroup() as group:
+                for record, path, reader in readers:
+                    if containers.is_running(record["Id"]):
+                        group.create_task(follow_one(record, path, reader.offset))
+                if service_id is not None:
+                    # all but those made and not yet started: their start is to come
+                    followed = {record["Id"] for record in records if not record["State"].get(
+                        "StartedAt", "").startswith("0001-")}
+                    async for record in _started(request, service_id, asked_ns):
+                        if record["Id"] in followed:
+                            continue
+                        followed.add(record["Id"])
+                        try:
+                            group.create_task(follow_one(record, readable_log(record), 0))
+                        except errors.MinkeError:
+                            continue
+        except* ConnectionError:  # the client went: nothing left to send to
+            gone = True
+    if not gone:
+        await response.write_eof()
     return response
+
+
+async def _started(request: web.Request, service_id: str,
+                   since_ns: int) -> AsyncIterator[dict[str, Any]]:
+    """The records of ``service_id``'s task containers started since ``since_ns`` (those
+    of the past replayed, so none started during the first reads is missed), until the
+    service is removed."""
+    eng = engine(request)
+    async for event in eng.events.stream(since_ns=since_ns,
+                                         filters={"type": ["container", "service"]}):
+        if event["Type"] == "service":
+            if event["Action"] == "remove" and event["Actor"]["ID"] == service_id:
+                return
+            continue
+        attrs = event["Actor"]["Attributes"]
+        if event["Action"] != "start" or attrs.get("com.docker.swarm.service.id") != service_id:
+            continue
+        try:
+            yield eng.containers.get(event["Actor"]["ID"])
+        except errors.NotFound:
+            continue
