@@ -1,10 +1,14 @@
 """Resource limits through the real docker CLI: the cgroup files runc wrote, an OOM kill
-(OOMKilled, exit 137, the ``oom`` event), ``docker update`` of a running container, and bad
-input refused with docker's texts, leaving every container as it was."""
+(OOMKilled, exit 137, the ``oom`` event, also when conmon missed it), ``docker update`` of a
+running container, and bad input refused with docker's texts, leaving every container as it
+was."""
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -56,6 +60,92 @@ def test_oom_kill_is_recorded(minke_daemon: Daemon, busybox_image: str) -> None:
                         str(int(time.time()) + 1), "--filter", f"container={name}",
                         "--format", "{{.Action}}").stdout.split()
         assert "oom" in events and events.index("oom") < events.index("die")
+    finally:
+        docker(minke_daemon, "rm", "-f", name, check=False)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].split()[0] == b"Z"
+    except OSError:
+        return False
+
+
+def _drain_event_fds(pid: int) -> None:
+    """Consume what is pending on process ``pid``'s eventfds and inotify fds (copies taken
+    with pidfd_getfd(2)), so that it never sees those events."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        for entry in os.scandir(f"/proc/{pid}/fd"):
+            if os.readlink(entry.path) not in ("anon_inode:[eventfd]", "anon_inode:inotify"):
+                continue
+            fd = libc.syscall(438, pidfd, int(entry.name), 0)  # SYS_pidfd_getfd
+            assert fd >= 0, os.strerror(ctypes.get_errno())
+            try:
+                os.set_blocking(fd, False)
+                while True:
+                    try:
+                        os.read(fd, 4096)
+                    except BlockingIOError:
+                        break
+            finally:
+                os.close(fd)
+    finally:
+        os.close(pidfd)
+
+
+def test_oom_kill_missed_by_conmon_is_recorded(minke_daemon: Daemon, busybox_image: str) -> None:
+    """conmon can quit at the container's exit before it has handled its OOM event (and then
+    writes no oom file): the kernel's count in the memory cgroup still makes it OOMKilled.
+    The race is made certain: conmon is stopped while the OOM killer acts, its pending
+    events are consumed, then it goes on and sees only the exit."""
+    name = unique("oommiss")
+    since = str(int(time.time()) - 1)
+    hog = "x=a; while true; do x=$x$x; done"
+    docker(minke_daemon, "run", "-d", "--name", name, "--network", "none", "--memory", "8m",
+           busybox_image, "sh", "-c", f"trap '{hog}' USR1; while true; do sleep 0.1; done")
+    conmon = 0
+    try:
+        state = inspect(minke_daemon, name)
+        init = state["State"]["Pid"]
+        bundle = minke_daemon.exec_root / "containers" / state["Id"]
+        conmon = int((bundle / "conmon.pid").read_text())
+        os.kill(conmon, signal.SIGSTOP)
+        docker(minke_daemon, "kill", "--signal", "USR1", name)
+        deadline = time.monotonic() + 30
+        while not _zombie(init) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _zombie(init), "the memory hog was not killed"
+        _drain_event_fds(conmon)
+        os.kill(conmon, signal.SIGCONT)
+        conmon = 0
+        assert docker(minke_daemon, "wait", name).stdout.strip() == "137"
+        # the race happened: conmon wrote no oom file
+        persist = minke_daemon.exec_root / "monitor" / "persist" / state["Id"]
+        assert persist.is_dir() and not (persist / "oom").exists()
+        state = inspect(minke_daemon, name)["State"]
+        assert state["OOMKilled"] is True and state["ExitCode"] == 137
+        events = docker(minke_daemon, "events", "--since", since, "--until",
+                        str(int(time.time()) + 1), "--filter", f"container={name}",
+                        "--format", "{{.Action}}").stdout.split()
+        assert "oom" in events and events.index("oom") < events.index("die")
+    finally:
+        if conmon:
+            os.kill(conmon, signal.SIGCONT)
+        docker(minke_daemon, "rm", "-f", name, check=False)
+
+
+def test_sigkill_is_no_oom_kill(minke_daemon: Daemon, busybox_image: str) -> None:
+    """A 137 from ``docker kill`` of a memory-limited container is not taken for an OOM kill."""
+    name = unique("kill")
+    docker(minke_daemon, "run", "-d", "--name", name, "--network", "none", "--memory", "8m",
+           busybox_image, "sleep", "300")
+    try:
+        docker(minke_daemon, "kill", name)
+        assert docker(minke_daemon, "wait", name).stdout.strip() == "137"
+        state = inspect(minke_daemon, name)["State"]
+        assert state["OOMKilled"] is False and state["ExitCode"] == 137
     finally:
         docker(minke_daemon, "rm", "-f", name, check=False)
 

@@ -1,10 +1,11 @@
 """``docker stats`` and docker-py's stats against minked: Docker's JSON shape, a precpu in
-one-shot documents, streamed documents a second apart chained by ``preread``, and the
-percentages both clients compute."""
+one-shot documents, streamed documents a second apart chained by ``preread``, the
+percentages both clients compute, and the throttling a CPU quota causes."""
 
 from __future__ import annotations
 
 import re
+import time
 
 import docker as docker_py
 import pytest
@@ -59,11 +60,33 @@ def test_docker_py_stats_shape_and_percentages(minke_daemon: Daemon,
     system_delta = cpu["system_cpu_usage"] - pre["system_cpu_usage"]
     percent = cpu_delta / system_delta * cpu["online_cpus"] * 100
     assert 5.0 < percent < 65.0
-    assert cpu["throttling_data"]["throttled_periods"] > 0  # the quota bites
     memory = doc["memory_stats"]
     assert memory["limit"] == 64 * MB and 0 < memory["usage"] < 64 * MB
     assert "cache" in memory["stats"] or "file" in memory["stats"]
     assert doc["pids_stats"]["current"] == 1 and doc["name"] == "/" + busy[0]
+
+
+def test_throttling_data_shows_the_quota_biting(minke_daemon: Daemon,
+                                               busybox_image: str) -> None:
+    """A busy loop under --cpus 0.01 (1 ms per 100 ms period) exceeds its quota in any period
+    it gets the CPU for a scheduler slice, however loaded the host (a loop held to half a CPU
+    may never reach its quota on a busy machine): the throttled periods must show, within a
+    bounded wait for the loop to be scheduled at all."""
+    name = unique("throttled")
+    docker(minke_daemon, "run", "-d", "--name", name, "--network", "none", "--cpus", "0.01",
+           busybox_image, "sh", "-c", "while true; do :; done")
+    client = docker_py.APIClient(base_url=minke_daemon.host, version="auto")
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            throttling = client.stats(name, stream=False)["cpu_stats"]["throttling_data"]
+            if throttling["throttled_periods"] > 0 or time.monotonic() > deadline:
+                break
+        assert throttling["periods"] >= throttling["throttled_periods"] > 0, throttling
+        assert throttling["throttled_time"] > 0
+    finally:
+        client.close()
+        docker(minke_daemon, "rm", "-f", name, check=False)
 
 
 def test_stream_sends_a_document_a_second_chained_by_preread(minke_daemon: Daemon,

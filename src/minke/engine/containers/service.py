@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import shutil
@@ -19,6 +20,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from minke.engine.cgroups import Hierarchy, oom_kills
 from minke.engine.containers import config as cfg
 from minke.engine.containers import hostfiles, naming, views
 from minke.engine.containers.extensions import ContainerExtension
@@ -132,6 +134,7 @@ class ContainerService:
         self.runtime = runtime
         self.monitor = monitor
         self._cgroup_parent = cgroup_parent.strip("/")
+        self._hierarchy: Hierarchy | None = None  # detected on the first exit that needs it
         self._records: dict[str, Record] = {d["Id"]: d for d in db.all_docs("containers")}
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._watchers: dict[str, asyncio.Task[None]] = {}
@@ -331,7 +334,7 @@ class ContainerService:
                     paths["rootfs"], record["Config"].get("User") or "",
                     record["HostConfig"].get("GroupAdd"),
                 ),
-                cgroups_path=f"/{self._cgroup_parent}/{cid}",
+                cgroups_path=self._cgroups_path(cid),
                 console_size=self._pending_size.get(cid) or _console_size(record),
             )
             phases.mark("spec")
@@ -463,6 +466,8 @@ class ContainerService:
         phases = Phases("exit")
         async with self._locks[cid]:
             self._watchers.pop(cid, None)
+            # before the runtime's delete removes the cgroup that holds the count
+            status = self._with_missed_oom(cid, status)
             record["State"].update(
                 Status="exited", Running=False, Paused=False, Restarting=False, Pid=0,
                 ExitCode=status.code if status.code >= 0 else 255, OOMKilled=status.oom_killed,
@@ -503,6 +508,23 @@ class ContainerService:
         phases.done(cid)
         if record["HostConfig"].get("AutoRemove"):
             await self._auto_remove(cid)
+
+    def _cgroups_path(self, cid: str) -> str:
+        """The container's cgroup, as its spec gives it to the runtime."""
+        return f"/{self._cgroup_parent}/{cid}"
+
+    def _with_missed_oom(self, cid: str, status: ExitStatus) -> ExitStatus:
+        """``status`` with an OOM kill conmon missed (it can quit at the exit before handling
+        its OOM event): a SIGKILL exit counts as one when the container's memory cgroup
+        recorded an OOM kill. One small file read, only for exits by SIGKILL."""
+        if status.oom_killed or status.code != 128 + signals.SIGKILL:
+            return status
+        if self._hierarchy is None:
+            self._hierarchy = Hierarchy.detect()
+        path = self._cgroups_path(cid)
+        if oom_kills(self._hierarchy.dirs({"memory": path, "": path})):
+            return dataclasses.replace(status, oom_killed=True)
+        return status
 
     async def _delete_from_runtime(self, cid: str) -> None:
         try:

@@ -1,11 +1,12 @@
-"""The cgroup readers' parsing: mountinfo → hierarchy, /proc/<pid>/cgroup, v1 blkio files and
-v2 io.stat, in the formats the kernel writes them."""
+"""The cgroup readers' parsing: mountinfo → hierarchy, /proc/<pid>/cgroup, v1 blkio files,
+v2 io.stat and the OOM-kill counts of both versions, in the formats the kernel writes them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from minke.engine.cgroups.hierarchy import Hierarchy, parse_proc_cgroup
+from minke.engine.cgroups.hierarchy import CgroupDirs, Hierarchy, parse_proc_cgroup
+from minke.engine.cgroups.oom import oom_kills
 from minke.engine.cgroups.v1 import parse_blkio
 from minke.engine.cgroups.v2 import parse_io_stat
 
@@ -48,3 +49,20 @@ def test_v2_io_stat() -> None:
     assert service == [{"major": 254, "minor": 0, "op": "read", "value": 4096},
                        {"major": 254, "minor": 0, "op": "write", "value": 8192}]
     assert [o["value"] for o in ops] == [1, 2]
+
+
+def test_oom_kills_of_both_versions(tmp_path: Path) -> None:
+    v1, v2 = tmp_path / "memory", tmp_path / "unified"
+    v1.mkdir()
+    v2.mkdir()
+    (v1 / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    (v2 / "memory.events").write_text(
+        "low 0\nhigh 0\nmax 31\noom 1\noom_kill 1\noom_group_kill 0\n")
+    assert oom_kills(CgroupDirs(version=1, v1={"memory": v1})) == 2
+    assert oom_kills(CgroupDirs(version=2, v2=v2)) == 1
+    # unknown: a kernel before 4.13 (no counter), no memory controller, the cgroup gone
+    (v1 / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\n")
+    assert oom_kills(CgroupDirs(version=1, v1={"memory": v1})) is None
+    assert oom_kills(CgroupDirs(version=1, v1={"cpu": v1})) is None
+    assert oom_kills(CgroupDirs(version=2, v2=tmp_path / "gone")) is None
+    assert oom_kills(CgroupDirs(version=2)) is None
