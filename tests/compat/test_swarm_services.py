@@ -315,10 +315,11 @@ def test_minke_service_verbs_and_logs(client: docker.DockerClient, daemon: Daemo
 
     out = ok("service", "create", "--name", "chatty", "--replicas", "2",
              "--placement-pref", "spread=node.labels.zone",
-             "--stop-grace-period", "1s", "-e", "WHO=task{{.Task.Slot}}", "busybox", "sh",
+             "--stop-grace-period", "1s", "--update-monitor", "200ms", "--rollback-monitor",
+             "200ms", "-e", "WHO=task{{.Task.Slot}}", "busybox", "sh",
              "-c", 'echo hello from $WHO; echo oops >&2; sleep 600')
     service_id = out.splitlines()[0]
-    assert out.splitlines()[1] == f"verify: Service {service_id} converged"
+    assert out.splitlines()[-1] == f"verify: Service {service_id} converged"
     assert ok("service", "ls") == docker_text(daemon, "service", "ls").stdout
     ps = ok("service", "ps", "chatty")
     assert ps.splitlines()[0].split() == ["ID", "NAME", "IMAGE", "NODE", "DESIRED", "STATE",

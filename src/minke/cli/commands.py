@@ -142,6 +142,12 @@ VERBS: dict[str, Verb] = {
     "service-rm": Verb("service", "Remove one or more services", "SERVICE [SERVICE...]"),
     "service-logs": Verb("service", "Fetch the logs of a service or task",
                          "[OPTIONS] SERVICE|TASK"),
+    "stack-deploy": Verb("stack", "Deploy a new stack or update an existing stack",
+                         "[OPTIONS] STACK"),
+    "stack-ls": Verb("stack", "List stacks", "[OPTIONS]"),
+    "stack-ps": Verb("stack", "List the tasks in the stack", "[OPTIONS] STACK"),
+    "stack-services": Verb("stack", "List the services in the stack", "[OPTIONS] STACK"),
+    "stack-rm": Verb("stack", "Remove one or more stacks", "STACK [STACK...]"),
     "node-ls": Verb("node", "List nodes in the swarm", "[OPTIONS]"),
     "node-inspect": Verb("node", "Display detailed information on one or more nodes",
                          "[OPTIONS] self|NODE [NODE...]"),
@@ -190,6 +196,11 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, dict[str, str]]]]] = {
         **{name: (f"service-{name}", {}) for name in (
             "create", "ls", "ps", "inspect", "update", "rollback", "scale", "rm", "logs")},
         "list": ("service-ls", {}), "remove": ("service-rm", {}),
+    }),
+    "stack": ("Manage Swarm stacks", {
+        **{name: (f"stack-{name}", {}) for name in ("deploy", "ls", "ps", "services", "rm")},
+        "list": ("stack-ls", {}), "remove": ("stack-rm", {}), "up": ("stack-deploy", {}),
+        "down": ("stack-rm", {}),
     }),
     "node": ("Manage Swarm nodes", {
         **{name: (f"node-{name}", {}) for name in (

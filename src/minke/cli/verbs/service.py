@@ -26,6 +26,7 @@ PS_FORMAT = ("table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}}\t{{.DesiredState}}
 PS_TITLES = {"ID": "ID", "Name": "NAME", "Image": "IMAGE", "Node": "NODE",
              "DesiredState": "DESIRED STATE", "CurrentState": "CURRENT STATE",
              "Error": "ERROR", "Ports": "PORTS"}
+PS_ERROR_WIDTH = 30  # docker truncates a task's error to this, "…" included
 SECOND = 1_000_000_000
 
 
@@ -91,7 +92,11 @@ def _add_spec_options(p: argparse.ArgumentParser, *, create: bool) -> None:
     if create:
         p.add_argument("--name", metavar="string", help="Service name")
         p.add_argument("--mode", metavar="string", default="replicated",
-                       help='Service mode ("replicated", "global")')
+                       help='Service mode ("replicated", "global", "replicated-job", '
+                       '"global-job")')
+        p.add_argument("--max-concurrent", metavar="uint", type=int,
+                       help="Number of job tasks to run concurrently (default equal to "
+                       "--replicas)")
         p.add_argument("-e", "--env", metavar="list", action="append", default=[],
                        help="Set environment variables")
         p.add_argument("-l", "--label", metavar="list", action="append", default=[],
@@ -131,9 +136,12 @@ def _apply(spec: dict[str, Any], args: argparse.Namespace) -> None:
     template = spec.setdefault("TaskTemplate", {})
     container = template.setdefault("ContainerSpec", {})
     if args.replicas is not None:
-        if "Replicated" not in spec.get("Mode", {}):
+        if "ReplicatedJob" in spec.get("Mode", {}):
+            spec["Mode"]["ReplicatedJob"]["TotalCompletions"] = args.replicas
+        elif "Replicated" not in spec.get("Mode", {}):
             raise CLIError("replicas can only be used with replicated or replicated-job mode")
-        spec["Mode"]["Replicated"]["Replicas"] = args.replicas
+        else:
+            spec["Mode"]["Replicated"]["Replicas"] = args.replicas
     if args.replicas_max_per_node is not None:
         template.setdefault("Placement", {})["MaxReplicas"] = args.replicas_max_per_node
     if args.hostname is not None:
@@ -186,11 +194,22 @@ def configure_service_create(p: argparse.ArgumentParser) -> None:
 def do_service_create(ctx: Context, args: argparse.Namespace) -> int:
     from ..runopts import parse_mount
 
-    if args.mode not in ("replicated", "global"):
+    modes = {"replicated": "Replicated", "global": "Global", "replicated-job": "ReplicatedJob",
+             "global-job": "GlobalJob"}
+    if args.mode not in modes:
         raise CLIError(f'invalid argument "{args.mode}" for "--mode" flag: invalid mode '
                        f'"{args.mode}"', 125)
-    if args.mode == "global" and args.replicas is not None:
+    if args.mode.startswith("global") and args.replicas is not None:
         raise CLIError("replicas can only be used with replicated or replicated-job mode")
+    if args.max_concurrent is not None and args.mode != "replicated-job":
+        raise CLIError("max-concurrent can only be used with replicated-job mode")
+    mode: dict[str, Any] = {modes[args.mode]: {}}
+    if args.mode == "replicated":
+        mode["Replicated"]["Replicas"] = 1
+    elif args.mode == "replicated-job":
+        total = 1 if args.replicas is None else args.replicas
+        mode["ReplicatedJob"] = {"MaxConcurrent": args.max_concurrent or total,
+                                 "TotalCompletions": total}
     container: dict[str, Any] = {"Image": args.image}
     if args.command:
         container["Args"] = args.command
@@ -203,8 +222,7 @@ def do_service_create(ctx: Context, args: argparse.Namespace) -> int:
         container["Mounts"] = [parse_mount(m) for m in args.mount]
     spec: dict[str, Any] = {
         "Name": args.name or "", "Labels": key_values(args.label, "--label", need_value=False),
-        "Mode": {"Replicated": {"Replicas": 1}} if args.mode == "replicated"
-        else {"Global": {}},
+        "Mode": mode,
         "TaskTemplate": {"ContainerSpec": container},
     }
     if args.constraint:
@@ -231,24 +249,15 @@ def do_service_create(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _wait(ctx: Context, service_id: str, *, quiet: bool) -> None:
-    """Until every task wanted runs the service's current spec (docker's progress view,
-    without the bars)."""
-    while True:
-        service = ctx.client.get(f"/services/{service_id}")
-        update = (service.get("UpdateStatus") or {}).get("State", "")
-        if update in ("paused", "rollback_paused"):
-            raise CLIError(f"service update paused: {service['UpdateStatus']['Message']}")
-        tasks = ctx.client.get("/tasks", {"filters": {
-            "service": {service_id: True}, "_up-to-date": {"true": True},
-            "desired-state": {"running": True}}})
-        running = sum(1 for t in tasks if t["Status"]["State"] == "running")
-        mode = service["Spec"]["Mode"]
-        wanted = mode["Replicated"]["Replicas"] if "Replicated" in mode else len(tasks)
-        if running == wanted and update not in ("updating", "rollback_started"):
-            break
-        time.sleep(0.1)
-    if not quiet:
-        ctx.stdout.write(f"verify: Service {service_id} converged\n")
+    mode = ctx.client.get(f"/services/{service_id}")["Spec"]["Mode"]
+    if "ReplicatedJob" in mode or "GlobalJob" in mode:  # a job converges by completing
+        from ..jobprogress import wait_job
+
+        wait_job(ctx, service_id, quiet=quiet)
+        return
+    from ..serviceprogress import wait
+
+    wait(ctx, service_id, quiet=quiet)
 
 
 def configure_service_ls(p: argparse.ArgumentParser) -> None:
@@ -274,8 +283,15 @@ def do_service_ls(ctx: Context, args: argparse.Namespace) -> int:
         max_per_node = (spec["TaskTemplate"].get("Placement") or {}).get("MaxReplicas")
         if max_per_node and "Replicated" in spec["Mode"]:
             replicas += f" (max {max_per_node} per node)"
+        job = spec["Mode"].get("ReplicatedJob")
+        if job is not None or "GlobalJob" in spec["Mode"]:  # docker's "1/1 (2/3 completed)"
+            done = status.get("CompletedTasks", 0)
+            total = job["TotalCompletions"] if job else status.get("DesiredTasks", 0) + done
+            replicas += f" ({done}/{total} completed)"
+        mode = next(iter(spec["Mode"]))
         rows.append(Row({"ID": service["ID"][:12], "Name": spec["Name"],
-                         "Mode": "global" if "Global" in spec["Mode"] else "replicated",
+                         "Mode": {"ReplicatedJob": "replicated job", "GlobalJob": "global job",
+                                  "Global": "global"}.get(mode, "replicated"),
                          "Replicas": replicas, "Image": _image(spec), "Ports": ""}))
     render_list(ctx.stdout, rows, args.format, default=LS_FORMAT, titles=LS_TITLES,
                 quiet=args.quiet)
@@ -297,35 +313,47 @@ def do_service_ps(ctx: Context, args: argparse.Namespace) -> int:
     rows = []
     nodes = {n["ID"]: n.get("Description", {}).get("Hostname", "")
              for n in ctx.client.get("/nodes")}
+    named = []
     for ref in args.services:
         service = ctx.client.get(f"/services/{quote_name(ref)}")
-        name = service["Spec"]["Name"]
-        tasks = ctx.client.get("/tasks", {"filters": {
-            **filters, "service": {service["ID"]: True}}})
-        # docker's order: by slot (or node), the newest first within one
-        tasks.sort(key=lambda t: (t.get("Slot") or 0, t.get("NodeID", ""),
-                                  -parse_rfc3339(t["Status"]["Timestamp"])))
-        previous = None
-        for task in tasks:
+        for task in ctx.client.get("/tasks", {"filters": {
+                **filters, "service": {service["ID"]: True}}}):
             slot = task["Slot"] if task.get("Slot") else task.get("NodeID", "")
-            task_name = f"{name}.{slot}"
-            shown = task_name if task_name != previous else f" \\_ {task_name}"
-            previous = task_name
-            status = task["Status"]
-            ago = human_duration(time.time() - parse_rfc3339(status["Timestamp"]))
-            err = status.get("Err", "")
-            if err and not args.no_trunc and len(err) > 29:
-                err = err[:28] + "…"
-            rows.append(Row({
-                "ID": task["ID"] if args.no_trunc else task["ID"][:12], "Name": shown,
-                "Image": task["Spec"]["ContainerSpec"]["Image"].split("@", 1)[0],
-                "Node": nodes.get(task.get("NodeID", ""), ""),
-                "DesiredState": task["DesiredState"].title(),
-                "CurrentState": f"{status['State'].title()} {ago.lower()} ago",
-                "Error": f'"{err}"' if err else "", "Ports": ""}))
+            named.append((f"{service['Spec']['Name']}.{slot}", task))
+    # docker's order: task names in natural order, the newest first within one slot
+    named.sort(key=lambda x: parse_rfc3339(x[1]["CreatedAt"]), reverse=True)
+    named.sort(key=lambda x: _natural(x[0]))
+    previous = None
+    for task_name, task in named:
+        shown = task_name if task_name != previous else f" \\_ {task_name}"
+        previous = task_name
+        status = task["Status"]
+        ago = human_duration(time.time() - parse_rfc3339(status["Timestamp"]))
+        err = status.get("Err", "")
+        if err and not args.no_trunc and len(err) > PS_ERROR_WIDTH:
+            err = err[:PS_ERROR_WIDTH - 1] + "…"
+        image = task["Spec"]["ContainerSpec"]["Image"]
+        ports = ",".join(f"*:{p.get('PublishedPort', 0)}->{p.get('TargetPort', 0)}/"
+                         f"{p.get('Protocol', 'tcp')}"
+                         for p in (status.get("PortStatus") or {}).get("Ports") or [])
+        rows.append(Row({
+            "ID": task["ID"] if args.no_trunc else task["ID"][:12], "Name": shown,
+            "Image": image if args.no_trunc else image.split("@", 1)[0],
+            "Node": nodes.get(task.get("NodeID", ""), ""),
+            "DesiredState": task["DesiredState"].title(),
+            "CurrentState": f"{status['State'].title()} {ago.lower()} ago",
+            "Error": f'"{err}"' if err else "", "Ports": ports}))
     render_list(ctx.stdout, rows, args.format, default=PS_FORMAT, titles=PS_TITLES,
                 quiet=args.quiet)
     return 0
+
+
+def _natural(text: str) -> list[tuple[int, int | str]]:
+    """A sort key ordering runs of digits by value ("web.2" before "web.10")."""
+    import re
+
+    return [(0, int(part)) if part.isdigit() else (1, part)
+            for part in re.split(r"(\d+)", text) if part]
 
 
 def configure_service_inspect(p: argparse.ArgumentParser) -> None:

@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+# Drivers whose networks are a bridge of minke's on this host: addresses from the IPAM, the
+# firewall's rules and the embedded DNS apply to them alike.
+BRIDGED = ("bridge", "overlay")
+
 
 @dataclass
 class NetworkInfo:

@@ -14,6 +14,11 @@ The table holds:
     output       the same for connections made on the host (127.0.0.1, the host's addresses)
     postrouting  egress masquerade, and masquerade of DNATed packets from 127.0.0.0/8 and
                  from a network back into itself (hairpin) so that replies return the same way
+    services     swarm VIPs (kube-proxy's shape): ``ip daddr <vip> jump svc_<id>``, where the
+                 service's chain DNATs round robin (``numgen inc``) over its ready backends;
+                 published ports of services (ingress mode) go the same way from ``ports``.
+                 The whole table is one transaction, so a backend joins or leaves atomically
+                 and established connections keep their conntrack NAT.
 """
 
 from __future__ import annotations
@@ -50,12 +55,60 @@ class PortRule:
     container_port: int
 
 
+@dataclass(frozen=True)
+class ServiceRules:
+    """One swarm service's balancing: its VIPs (one per network, each with the addresses of
+    the ready tasks on that network) and its ingress-published ports."""
+
+    id: str
+    vips: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (vip, backend addresses)
+    ports: tuple[tuple[str, int, int], ...] = ()  # (proto, published port, target port)
+    port_backends: tuple[str, ...] = ()  # task addresses the published ports reach
+
+    @property
+    def chain(self) -> str:
+        return "svc_" + self.id[:12]
+
+
+def _spread(backends: tuple[str, ...], port: int | None = None) -> str:
+    """``dnat`` round robin over ``backends`` (to ``port`` when given); reject with none."""
+    if not backends:
+        return "reject"
+    if len(backends) == 1:
+        return f"dnat ip to {backends[0]}" + (f":{port}" if port else "")
+    entries = ", ".join(f"{i} : {b}" + (f" . {port}" if port else "")
+                        for i, b in enumerate(backends))
+    return f"dnat ip to numgen inc mod {len(backends)} map {{ {entries} }}"
+
+
+def _service_chains(services: list[ServiceRules]) -> tuple[list[str], list[str], str]:
+    """Jumps to the per-service chains (for ``services``), ingress port rules (for
+    ``ports``) and the service chains themselves."""
+    jumps: list[str] = []
+    ports: list[str] = []
+    chains = ""
+    for svc in services:
+        body = []
+        for vip, backends in svc.vips:
+            jumps.append(f"ip daddr {vip} jump {svc.chain}")
+            body.append(f"ip daddr {vip} {_spread(backends)}")
+        if body:
+            chains += (f"  chain {svc.chain} {{\n"
+                       + "".join(f"    {rule}\n" for rule in body) + "  }\n")
+        for proto, published, target in svc.ports:
+            ports.append(f"meta nfproto ipv4 {proto} dport {published} "
+                         f"{_spread(svc.port_backends, target)}")
+    return jumps, ports, chains
+
+
 def _q(name: str) -> str:
     return '"' + name.replace('"', "") + '"'
 
 
-def render(table: str, bridges: list[BridgeRules], ports: list[PortRule]) -> str:
+def render(table: str, bridges: list[BridgeRules], ports: list[PortRule],
+           services: list[ServiceRules] | None = None) -> str:
     """The complete ``nft -f`` script that replaces ``table`` (pure, unit-tested)."""
+    vip_jumps, service_ports, service_chains = _service_chains(services or [])
     fwd: list[str] = []
     names = [b.bridge for b in bridges]
     for b in bridges:
@@ -81,6 +134,7 @@ def render(table: str, bridges: list[BridgeRules], ports: list[PortRule]) -> str
         target = f"[{p.container_ip}]" if family == "ip6" else p.container_ip
         dnat.append(f"{match}{p.proto} dport {p.host_port} dnat {family} to "
                     f"{target}:{p.container_port}")
+    dnat += service_ports
     post: list[str] = []
     for b in bridges:
         br = _q(b.bridge)
@@ -104,10 +158,12 @@ def render(table: str, bridges: list[BridgeRules], ports: list[PortRule]) -> str
         f"table inet {table} {{\n"
         + chain("forward", "type filter hook forward priority filter; policy accept;", fwd)
         + chain("ports", "", dnat).replace("    \n", "")
+        + service_chains
+        + chain("services", "", vip_jumps).replace("    \n", "")
         + chain("prerouting", "type nat hook prerouting priority dstnat; policy accept;",
-                ["fib daddr type local jump ports"])
+                ["fib daddr type local jump ports", "jump services"])
         + chain("output", "type nat hook output priority -100; policy accept;",
-                ["fib daddr type local jump ports"])
+                ["fib daddr type local jump ports", "jump services"])
         + chain("postrouting", "type nat hook postrouting priority srcnat; policy accept;",
                 post)
         + "}\n"
@@ -151,12 +207,13 @@ class Firewall:
     def __init__(self, tag: str) -> None:
         self.table = "minke_" + "".join(c if c.isalnum() or c == "_" else "_" for c in tag)
 
-    def apply(self, bridges: list[BridgeRules], ports: list[PortRule]) -> None:
+    def apply(self, bridges: list[BridgeRules], ports: list[PortRule],
+              services: list[ServiceRules] | None = None) -> None:
         """Replace the table's rules atomically; with no bridges the table is deleted."""
         if not bridges:
             self.delete()
             return
-        _nft("-f", "-", script=render(self.table, bridges, ports))
+        _nft("-f", "-", script=render(self.table, bridges, ports, services))
 
     def delete(self) -> None:
         _nft("delete", "table", "inet", self.table, check=False)

@@ -6,8 +6,10 @@ by its name, its network aliases (``--network-alias``, and its short id) and tho
 ``.<network>`` appended; ``--link`` aliases are known to the linking container only; a
 name resolves only for containers that share a network with the target (network-scoped
 answers); several containers with one alias all answer (the server shuffles them). The
-default ``bridge`` network has no discovery, as in Docker. Other names are forwarded to
-``--dns`` servers or the host's, except for containers only on ``--internal`` networks.
+default ``bridge`` network has no discovery, as in Docker. On swarm networks, services are
+known by their name and ``tasks.<name>`` (``NetworkService.service_names``). Other names
+are forwarded to ``--dns`` servers or the host's, except for containers only on
+``--internal`` networks.
 
 The view is built on the daemon's event loop, as the network service saves or drops an
 endpoint and as the event bus reports a rename, and read by the DNS server's own thread: a
@@ -143,6 +145,12 @@ class NameView:
                 answer.ipv4.extend(ipv4)
                 answer.ipv6.extend(ipv6)
             by_container[endpoint.container_id] = Answer(ipv4, ipv6)
+        # Swarm services on the network: ``<service>`` (its VIP, or the tasks in dnsrr mode)
+        # and ``tasks.<service>`` (its ready tasks), kept by minke.swarm.agent.networks.
+        for name, service_answer in self._service.service_names.get(network_id, {}).items():
+            for key in (name, name + suffix):
+                by_name[key] = _merge([by_name[key], service_answer]) if key in by_name \
+                    else service_answer
         self._networks[network_id] = NetworkNames(by_name, by_container, ptr)
 
     def _build_container(self, container_id: str) -> None:

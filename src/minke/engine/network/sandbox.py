@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from minke.engine.containers.extensions import ContainerExtension
 from minke.engine.network import ipam, netns, portmap
 from minke.engine.network.dns import DNSServer
-from minke.engine.network.driver import Endpoint
+from minke.engine.network.driver import BRIDGED, Endpoint
 from minke.engine.network.firewall import PortRule
 from minke.engine.network.names import NO_DISCOVERY, NameView
 from minke.engine.network.nspool import NamespacePool
@@ -37,6 +37,10 @@ RUNTIME_FIELDS = {"EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen
                   "MacAddress": ""}
 TOP_LEVEL = ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway",
              "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress")
+
+
+# Task containers of the swarm may join its networks; other containers only attachable ones.
+SWARM_TASK_LABEL = "com.docker.swarm.task.id"
 
 
 def _mode(record: Record) -> str:
@@ -70,6 +74,11 @@ class NetworkExtension(ContainerExtension):
     def _settings(self, doc: Record, config: dict[str, Any], record: Record) -> dict[str, Any]:
         """One entry of ``NetworkSettings.Networks``, its endpoint settings checked."""
         config = config or {}
+        if doc.get("Scope") == "swarm" and not doc.get("Attachable") and \
+                SWARM_TASK_LABEL not in (record["Config"].get("Labels") or {}):
+            raise Forbidden(f"Could not attach to network {doc['Name']}: rpc error: code = "
+                            f"PermissionDenied desc = network {doc['Name']} not manually "
+                            "attachable")
         ipam_config = config.get("IPAMConfig") or None
         user_defined = doc["Name"] not in NO_DISCOVERY
         if ipam_config and (ipam_config.get("IPv4Address") or ipam_config.get("IPv6Address")):
@@ -204,7 +213,7 @@ class NetworkExtension(ContainerExtension):
         """Addresses, MAC and id of one endpoint, saved and shown in the record at once (the
         hosts file needs them before the runtime creates the container); None for the
         ``null`` driver."""
-        if doc["Driver"] != "bridge":
+        if doc["Driver"] not in BRIDGED:
             return None
         cid = record["Id"]
         settings = record["NetworkSettings"]["Networks"][doc["Name"]]

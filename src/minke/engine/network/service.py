@@ -27,9 +27,10 @@ from typing import Any
 from minke.engine.containers.config import rfc3339
 from minke.engine.events import EventBus
 from minke.engine.network import ipam, netns, views
-from minke.engine.network.driver import Endpoint, NetworkDriver, NetworkInfo
-from minke.engine.network.drivers import BridgeDriver, HostDriver, NullDriver
-from minke.engine.network.firewall import BridgeRules, Firewall, PortRule
+from minke.engine.network.dns import Answer
+from minke.engine.network.driver import BRIDGED, Endpoint, NetworkDriver, NetworkInfo
+from minke.engine.network.drivers import BridgeDriver, HostDriver, NullDriver, OverlayDriver
+from minke.engine.network.firewall import BridgeRules, Firewall, PortRule, ServiceRules
 from minke.engine.network.ownership import BridgeClaim, holder, host_lock
 from minke.engine.network.sandbox import NetworkExtension
 from minke.engine.state import StateDB
@@ -40,11 +41,15 @@ from minke.errors import (
     InvalidParameter,
     MinkeError,
     NotFound,
+    Unavailable,
 )
 
 log = logging.getLogger(__name__)
 Record = dict[str, Any]
 PREDEFINED = ("bridge", "host", "none")
+# dockerd's words (the swarm's NOT_A_MANAGER) for a swarm-scoped network outside a swarm.
+NOT_A_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm '
+                 'join" to connect this node to swarm and try again.')
 DEFAULT_BRIDGE = "minke0"
 OPT_NAME = "com.docker.network.bridge.name"
 OPT_MTU = "com.docker.network.driver.mtu"
@@ -68,8 +73,10 @@ class NetworkService:
         self.default_bridge = bridge
         self._bip = bip
         self.bridge_driver = BridgeDriver(data_root)
+        self.overlay_driver = OverlayDriver(data_root)
         self.drivers: dict[str, NetworkDriver] = {
-            d.name: d for d in (self.bridge_driver, HostDriver(), NullDriver())}
+            d.name: d for d in (self.bridge_driver, self.overlay_driver, HostDriver(),
+                                NullDriver())}
         self.firewall = Firewall(bridge)
         self._claim = BridgeClaim(bridge, data_root)
         self._fw_lock = asyncio.Lock()
@@ -78,6 +85,12 @@ class NetworkService:
         self.endpoints: dict[str, Endpoint] = {
             d["id"]: Endpoint.from_doc(d) for d in db.all_docs("endpoints")}
         self.port_rules: dict[str, list[PortRule]] = {}  # container id → its DNAT rules
+        # The swarm's networking while this node is an active manager (minke.swarm.agent.
+        # networks.SwarmNetworks): swarm-scoped networks are created and removed through it,
+        # and it sets ``service_rules`` (service id → VIP and ingress balancing).
+        self.swarm: Any = None
+        self.service_rules: dict[str, ServiceRules] = {}
+        self.service_names: dict[str, dict[str, Answer]] = {}  # network id → name → addresses
         # The container lifecycle's side; Engine appends it to the container extensions.
         self.extension = NetworkExtension(self)
         events.listen(self.extension.names.on_event)  # renames, for the DNS view
@@ -149,13 +162,14 @@ class NetworkService:
                                              created=rfc3339()))
         await asyncio.to_thread(self._ensure_default_bridge)
         for doc in list(self._networks.values()):
-            if doc["Driver"] == "bridge" and doc["Name"] != "bridge":
+            if doc["Driver"] in BRIDGED and doc["Name"] != "bridge":
                 try:
                     if "_Created" not in doc:  # recorded before bridges were marked
                         await asyncio.to_thread(self.bridge_driver.mark_legacy,
                                                 doc["_Interface"])
                         self._save({**doc, "_Created": True})
-                    await asyncio.to_thread(self.bridge_driver.restore, self.info(doc))
+                    await asyncio.to_thread(self.drivers[doc["Driver"]].restore,
+                                            self.info(doc))
                 except MinkeError as exc:
                     # One lost network must not keep the daemon down; joining it fails.
                     log.error("network %s is not usable: %s", doc["Name"], exc)
@@ -172,6 +186,7 @@ class NetworkService:
         with host_lock():
             self._claim.release()
         self.bridge_driver.close()
+        self.overlay_driver.close()
 
     def _ensure_default_bridge(self) -> None:
         """Claim the default bridge and make or adopt it (``BridgeDriver.setup_default``),
@@ -235,6 +250,18 @@ class NetworkService:
             raise InvalidParameter("network name is empty: a name is required")
         if any(d["Name"] == name for d in self._networks.values()):
             raise Conflict(f"network with name {name} already exists")
+        if (body.get("Driver") or "bridge") == "overlay" or body.get("Scope") == "swarm":
+            if self.swarm is None:
+                raise Unavailable(NOT_A_MANAGER)
+            return await self.swarm.create_network(body)
+        return await self.create_local(body)
+
+    async def create_local(self, body: dict[str, Any], *, network_id: str | None = None,
+                           scope: str = "local", ingress: bool = False,
+                           ipam_config: list[dict[str, Any]] | None = None) -> Record:
+        """Make a network on this host. The swarm realises its networks with this, giving
+        their cluster-wide id, ``scope`` "swarm" and the IPAM config its manager chose."""
+        name = body.get("Name") or ""
         driver_name = body.get("Driver") or "bridge"
         driver = self.drivers.get(driver_name)
         if driver is None:
@@ -245,16 +272,15 @@ class NetworkService:
         if (ipam_body.get("Driver") or "default") != "default":
             raise NotFound(f'plugin "{ipam_body["Driver"]}" not found')
         options = {str(k): str(v) for k, v in (body.get("Options") or {}).items()}
-        network_id = os.urandom(32).hex()
+        network_id = network_id or os.urandom(32).hex()
         iface = options.get(OPT_NAME) or f"mk-{network_id[:12]}"
         if any(d.get("_Interface") == iface for d in self._networks.values()):
             raise Conflict(f"bridge name {iface} is used by another network")
 
         def make() -> Record:
             with host_lock():
-                subnets = ipam.build_config(
-                    list(ipam_body.get("Config") or []), taken=self._taken_subnets(),
-                    ipv6=bool(body.get("EnableIPv6")), network_id=network_id)
+                subnets = [ipam.Subnet.from_docker(c) for c in ipam_config] \
+                    if ipam_config is not None else self.plan_subnets(body, network_id)
                 doc = views.new_network(
                     name, driver_name, ipam_config=[s.to_docker() for s in subnets],
                     created=rfc3339(), network_id=network_id, options=options,
@@ -262,6 +288,7 @@ class NetworkService:
                     attachable=bool(body.get("Attachable")),
                     ipv6=any(s.version == 6 for s in subnets),
                     labels=body.get("Labels") or {}, ipam_options=ipam_body.get("Options"))
+                doc.update(Scope=scope, Ingress=ingress)
                 doc["_Interface"] = iface
                 doc["_Created"] = True  # the bridge is made, never adopted: see create()
                 driver.create(self.info(doc))
@@ -278,13 +305,32 @@ class NetworkService:
         self._event(doc, "create")
         return doc
 
+    def plan_subnets(self, body: dict[str, Any], network_id: str) -> list[ipam.Subnet]:
+        """The subnets a new network gets: those asked for, checked, or a free pool."""
+        return ipam.build_config(
+            list((body.get("IPAM") or {}).get("Config") or []), taken=self._taken_subnets(),
+            ipv6=bool(body.get("EnableIPv6")), network_id=network_id)
+
     async def remove(self, ref: str) -> None:
         doc = self.get(ref)
         if doc["Name"] in PREDEFINED:
             raise Forbidden(f"{doc['Name']} is a pre-defined network and cannot be removed")
+        if doc.get("Scope") == "swarm":
+            if self.swarm is None:
+                raise Unavailable(NOT_A_MANAGER)
+            # Out of the store first (refused while a service uses it), checking the local
+            # endpoints in the same transaction.
+            await self.swarm.remove_network(doc, lambda: self._check_unused(doc))
+        self._check_unused(doc)
+        await self.remove_local(doc)
+
+    def _check_unused(self, doc: Record) -> None:
         if self.endpoints_of(network_id=doc["Id"]):
             raise Forbidden(f"error while removing network: network {doc['Name']} id "
                             f"{doc['Id']} has active endpoints")
+
+    async def remove_local(self, doc: Record) -> None:
+        """Take a network off this host (the swarm's, when it is removed or the node leaves)."""
         await self._destroy(doc)
         self._event(doc, "destroy")
 
@@ -309,7 +355,7 @@ class NetworkService:
                 for name in (record["NetworkSettings"].get("Networks") or {})}
         deleted = []
         for doc in list(self._networks.values()):
-            if doc["Name"] in PREDEFINED or doc["Name"] in used:
+            if doc["Name"] in PREDEFINED or doc["Name"] in used or doc.get("Scope") == "swarm":
                 continue
             if self.endpoints_of(network_id=doc["Id"]) or not views.prune_match(doc, filters):
                 continue
@@ -363,7 +409,7 @@ class NetworkService:
         async with self._fw_lock:
             bridges = []
             for doc in self._networks.values():
-                if doc["Driver"] != "bridge":
+                if doc["Driver"] not in BRIDGED:
                     continue
                 options = doc.get("Options") or {}
                 subnets = self.subnets(doc)
@@ -375,7 +421,8 @@ class NetworkService:
                     masquerade=_truthy(options.get(OPT_MASQ)),
                     icc=_truthy(options.get(OPT_ICC))))
             ports = [rule for rules in self.port_rules.values() for rule in rules]
-            await asyncio.to_thread(self.firewall.apply, bridges, ports)
+            await asyncio.to_thread(self.firewall.apply, bridges, ports,
+                                    list(self.service_rules.values()))
 
 
 def network_info(doc: Record) -> NetworkInfo:
@@ -426,7 +473,7 @@ def clean_host(data_root: Path, bridge: str = DEFAULT_BRIDGE) -> None:
             default = next((d for d in docs if d["Name"] == "bridge"
                             and d.get("_Interface") == bridge), None)
             for doc in docs:
-                if doc["Driver"] != "bridge" or not doc.get("_Interface"):
+                if doc["Driver"] not in BRIDGED or not doc.get("_Interface"):
                     continue
                 if "_Created" not in doc and (doc is not default or claim.previous is None):
                     driver.mark_legacy(doc["_Interface"])  # made before bridges were marked

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from minke import errors
 from minke.swarm import taskfiles
+from minke.swarm.agent.networks import SwarmNetworks
 from minke.swarm.ca import DataKey
 from minke.swarm.manager import tasks as t
 from minke.swarm.manager.secrets import task_payloads
@@ -50,10 +51,12 @@ class TaskExecutor:
         self._exits: dict[str, int] = {}  # task ID → exit code of its container's last die
         self._watch: asyncio.Task[None] | None = None
         self._stopped = False
+        self.networks = SwarmNetworks(engine, store)  # the tasks' networks and balancing
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self.networks.start()  # before any task: they join its networks
         self.engine.events.listen(self._container_event)
         index, mine = await self.store.view(
             lambda tx: (tx.index, [x["ID"] for x in tx.find("task", node_id=self.node_id)]))
@@ -63,6 +66,7 @@ class TaskExecutor:
 
     async def stop(self) -> None:
         self._stopped = True  # the bus has no unlisten: the listener goes quiet instead
+        await self.networks.stop()
         for task in [self._watch, *self._busy.values()]:
             if task is not None:
                 task.cancel()
@@ -78,7 +82,8 @@ class TaskExecutor:
 
     def _container_event(self, event: dict[str, Any]) -> None:
         if self._stopped or event["Type"] != "container" or \
-                event["Action"] not in ("die", "destroy", "health_status: unhealthy"):
+                event["Action"] not in ("die", "destroy", "health_status: unhealthy",
+                                        "health_status: healthy"):
             return
         task_id = event["Actor"]["Attributes"].get(TASK_LABEL)
         if task_id:
@@ -137,7 +142,7 @@ class TaskExecutor:
             return
         if t.has_ended(task) or t.rank(state) < t.rank(t.ASSIGNED):
             return
-        if t.rank(desired) > t.rank(t.RUNNING):
+        if t.rank(desired) > t.rank(t.RUNNING) and desired != t.COMPLETE:
             if running:
                 await self._stop(task, record)
             await self._report(task_id, t.SHUTDOWN, "shutdown", record=record)
@@ -148,7 +153,7 @@ class TaskExecutor:
                 await self._report(task_id, t.FAILED, "started",
                                    f"task: non-zero exit ({code})", exit_code=code)
                 return
-            if desired == t.RUNNING:
+            if t.wants_run(task):
                 await self._launch(task, service, node)
             return
         if running:
@@ -157,10 +162,11 @@ class TaskExecutor:
                 await self._report(task_id, t.FAILED, "started", "container unhealthy",
                                    record=record)
                 return
-            await self._report(task_id, t.RUNNING, "started", record=record)
+            if _health(record) != "starting":  # dockerd's: running once healthy
+                await self._report(task_id, t.RUNNING, "started", record=record)
             return
         if record["State"].get("StartedAt", "").startswith("0001-"):
-            if desired == t.RUNNING:  # made but never started (a restart in between)
+            if t.wants_run(task):  # made but never started (a restart in between)
                 await self._start(task_id, record)
             return
         code = record["State"].get("ExitCode", 0)
@@ -174,6 +180,7 @@ class TaskExecutor:
         if record is None:
             return
         grace = task["Spec"].get("ContainerSpec", {}).get("StopGracePeriod")
+        await self.networks.take_out(task["ID"])  # no new connection while it stops
         with contextlib.suppress(errors.NotFound):
             await self.engine.containers.stop(
                 record["Id"], timeout=10 if grace is None else grace // SECOND)
@@ -230,10 +237,13 @@ class TaskExecutor:
         except errors.MinkeError as exc:
             await self._report(task_id, t.FAILED, "starting", exc.message, record=record)
             return
-        # A container that exited at once is reported by its die event's pass.
+        # A container that exited at once is reported by its die event's pass; one with a
+        # health check is RUNNING at its health_status: healthy event's pass (as dockerd's
+        # controller waits for health), so updates and balancing wait for it too.
         if self.engine.containers.is_running(record["Id"]):
-            await self._report(task_id, t.RUNNING, "started",
-                               record=self.engine.containers.get(record["Id"]))
+            started = self.engine.containers.get(record["Id"])
+            if _health(started) != "starting":
+                await self._report(task_id, t.RUNNING, "started", record=started)
 
     async def _report(self, task_id: str, state: str, message: str, err: str = "", *,
                       record: Obj | None = None, exit_code: int | None = None) -> None:
@@ -256,6 +266,10 @@ class TaskExecutor:
                 task["Status"]["ContainerStatus"] = status
             tx.update("task", task)
         await self.store.update(update)
+
+
+def _health(record: Obj) -> str:
+    return str((record["State"].get("Health") or {}).get("Status") or "")
 
 
 def task_files_dir(engine: Engine, task_id: str) -> Any:
@@ -338,4 +352,32 @@ def container_config(task: Obj, service: Obj | None, node: Obj | None,
         config["StopTimeout"] = spec["StopGracePeriod"] // SECOND
     if spec.get("Healthcheck"):
         config["Healthcheck"] = spec["Healthcheck"]
+    _attach(config, service)
     return config
+
+
+def _attach(config: Obj, service: Obj | None) -> None:
+    """The task's networks (the ingress network first when it publishes ingress ports, then
+    the service's, with their aliases) and its host-mode ports, as dockerd's executor sets
+    them; none: the engine's default network."""
+    if service is None:
+        return
+    spec, endpoint = service["Spec"], service.get("Endpoint") or {}
+    attached = {e["Target"]: {"Aliases": e.get("Aliases") or None}
+                for e in spec["TaskTemplate"].get("Networks") or spec.get("Networks") or []}
+    ports = endpoint.get("Ports") or []
+    ingress = [v["NetworkID"] for v in endpoint.get("VirtualIPs") or []
+               if v["NetworkID"] not in attached]
+    if any(p["PublishMode"] == "ingress" for p in ports) and ingress:
+        attached = {ingress[0]: {}, **attached}
+    if attached:
+        config["HostConfig"]["NetworkMode"] = next(iter(attached))
+        config["NetworkingConfig"] = {"EndpointsConfig": attached}
+    host_ports = [p for p in ports if p["PublishMode"] == "host"]
+    if host_ports:
+        config["ExposedPorts"] = {f"{p['TargetPort']}/{p['Protocol']}": {} for p in host_ports}
+        bindings: dict[str, list[Obj]] = {}
+        for p in host_ports:
+            bindings.setdefault(f"{p['TargetPort']}/{p['Protocol']}", []).append(
+                {"HostIp": "", "HostPort": str(p.get("PublishedPort") or "")})
+        config["HostConfig"]["PortBindings"] = bindings

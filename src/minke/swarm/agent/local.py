@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from minke import errors
 from minke.swarm import taskfiles
 from minke.swarm.agent.executor import TaskExecutor, task_files_dir
+from minke.swarm.agent.networks import forget
 from minke.swarm.ca import DataKey
 from minke.swarm.store import Store
 
@@ -64,3 +65,4 @@ class LocalAgent:
                                             task_files_dir(self.engine, task_id))
                 except OSError as exc:
                     log.error("releasing the files of task %s: %s", task_id, exc)
+        await forget(self.engine.networks)  # its swarm networks go with them, as in dockerd

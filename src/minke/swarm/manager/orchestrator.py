@@ -10,6 +10,7 @@
   ``RestartPolicy`` says (condition none/on-failure/any, max attempts within a window),
   replaced in its slot, started after ``Delay`` (DesiredState READY until then). A slot
   not restarted stays as it ended until the service's spec changes, as in SwarmKit;
+- jobs (replicated-job, global-job) run to completion: ``jobs``;
 - the task reaper: tasks of removed services and slots go once their container is gone,
   and each slot keeps ``TaskHistoryRetentionLimit`` tasks.
 
@@ -25,7 +26,7 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from minke.swarm.manager import constraints
+from minke.swarm.manager import constraints, jobs
 from minke.swarm.manager import tasks as t
 from minke.swarm.manager.reconciler import Reconciler
 from minke.swarm.manager.services import DEFAULT_RESTART
@@ -77,6 +78,11 @@ class Orchestrator(Reconciler):
                         save(tx, task)
         for service in services.values():
             tasks = by_service.get(service["ID"], [])
+            if t.is_job(service):
+                eligible = [n["ID"] for n in eligible_nodes(nodes, service)] \
+                    if "GlobalJob" in service["Spec"]["Mode"] else []
+                jobs.reconcile(tx, service, tasks, eligible, now, wake, self._restarts, save)
+                continue
             self._supervise(tx, service, tasks, nodes, now, wake)
             if "Global" in service["Spec"]["Mode"]:
                 self._global(tx, service, tasks, nodes)

@@ -14,7 +14,7 @@ from typing import Any
 from minke import errors
 from minke.engine.containers.naming import random_name
 from minke.swarm.ids import new_id
-from minke.swarm.manager import constraints
+from minke.swarm.manager import constraints, endpoints
 from minke.swarm.manager import tasks as t
 from minke.swarm.manager.controlapi import find_node, out_of_sequence, rpc_error
 from minke.swarm.manager.secrets import check_references
@@ -65,8 +65,11 @@ def validate_spec(spec: Any) -> Obj:
                                       + ", ".join(given))
     if not given:
         mode = {"Replicated": {"Replicas": 1}}
-    elif given[0] in ("ReplicatedJob", "GlobalJob"):
-        raise errors.NotSupported(f"{given[0]} services are not supported by minke yet")
+    if "ReplicatedJob" in mode:
+        mode["ReplicatedJob"] = replicated_job(mode["ReplicatedJob"])
+    if "GlobalJob" in mode:
+        _obj(mode["GlobalJob"], "Mode.GlobalJob")
+        mode["GlobalJob"] = {}
     if "Replicated" in mode:
         replicated = {k.capitalize(): v for k, v in
                       _obj(mode["Replicated"], "Mode.Replicated").items()}
@@ -108,7 +111,7 @@ def validate_spec(spec: Any) -> Obj:
         constraints.parse(placement.get("Constraints") or [])
     except constraints.ConstraintError as exc:
         raise invalid(str(exc)) from None
-    if placement.get("MaxReplicas") and "Global" in mode:
+    if placement.get("MaxReplicas") and ("Global" in mode or "GlobalJob" in mode):
         raise invalid("max-replicas can only be used with replicated mode")
     for which in ("UpdateConfig", "RollbackConfig"):
         config = _obj(spec.get(which), which)
@@ -116,11 +119,34 @@ def validate_spec(spec: Any) -> Obj:
             raise invalid(f"{which}: unrecognized FailureAction {config['FailureAction']!r}")
         if config.get("Order", "stop-first") not in ("stop-first", "start-first"):
             raise invalid(f"{which}: unrecognized Order {config['Order']!r}")
-    if template.get("Networks") or spec.get("Networks"):
-        raise errors.NotSupported("service networks are not supported by minke yet")
-    if (_obj(spec.get("EndpointSpec"), "EndpointSpec").get("Ports")):
-        raise errors.NotSupported("published ports of services are not supported by minke yet")
+    endpoints.check_shapes(spec)
     return spec
+
+
+def replicated_job(given: Any) -> Obj:
+    """``Mode.ReplicatedJob`` with its defaults made explicit: ``MaxConcurrent`` 1 and
+    ``TotalCompletions`` as many as ``MaxConcurrent`` (the docker CLI dereferences both)."""
+    job = {k[:1].upper() + k[1:]: v for k, v in _obj(given, "Mode.ReplicatedJob").items()}
+    for key in ("MaxConcurrent", "TotalCompletions"):
+        value = job.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or value < 0):
+            raise invalid(f"ReplicatedJob.{key}: a number >= 0 is expected")
+    concurrent = job.get("MaxConcurrent") or 1
+    return {"MaxConcurrent": concurrent,
+            "TotalCompletions": job.get("TotalCompletions") or concurrent}
+
+
+def mode_name(spec: Obj) -> str:
+    """The mode as ``docker service ls --filter mode=`` names it."""
+    return {"Replicated": "replicated", "Global": "global", "ReplicatedJob": "replicated-job",
+            "GlobalJob": "global-job"}[next(iter(spec["Mode"]))]
+
+
+def job_status(iteration: int) -> Obj:
+    """A job's ``JobStatus``: each run of the job is an iteration, numbered by the
+    service version it started from (SwarmKit's), its tasks carry the same number."""
+    return {"JobIteration": {"Index": iteration}, "LastExecution": t.now()}
 
 
 def with_defaults(spec: Obj) -> Obj:
@@ -134,7 +160,8 @@ def with_defaults(spec: Obj) -> Obj:
     template.setdefault("Resources", {})
     template["Resources"].setdefault("Limits", {})
     template["Resources"].setdefault("Reservations", {})
-    template["RestartPolicy"] = {**DEFAULT_RESTART, **(template.get("RestartPolicy") or {})}
+    template["RestartPolicy"] = {**restart_defaults(spec),
+                                 **(template.get("RestartPolicy") or {})}
     template.setdefault("Placement", {})
     template.setdefault("ForceUpdate", 0)
     template.setdefault("Runtime", "container")
@@ -142,6 +169,13 @@ def with_defaults(spec: Obj) -> Obj:
     spec["RollbackConfig"] = {**DEFAULT_UPDATE, **(spec.get("RollbackConfig") or {})}
     spec.setdefault("EndpointSpec", {"Mode": "vip"})
     return spec
+
+
+def restart_defaults(spec: Obj) -> Obj:
+    """SwarmKit restarts a job's tasks on failure only: a job's task that completes is done."""
+    if "ReplicatedJob" in spec["Mode"] or "GlobalJob" in spec["Mode"]:
+        return {**DEFAULT_RESTART, "Condition": "on-failure"}
+    return DEFAULT_RESTART
 
 
 def find_service(tx: ReadTx, ref: str) -> Obj:
@@ -193,9 +227,12 @@ class ServiceControl:
             spec["Name"] = random_name()
         service: Obj = {"ID": new_id(), "Spec": spec,
                         "Endpoint": {"Spec": spec.get("EndpointSpec") or {}}}
+        if "ReplicatedJob" in spec["Mode"] or "GlobalJob" in spec["Mode"]:
+            service["JobStatus"] = job_status(0)
 
         def create(tx: Tx) -> Obj:
             check_references(tx, spec["TaskTemplate"]["ContainerSpec"])
+            endpoints.allocate(tx, service)
             try:
                 return tx.create("service", service)
             except NameConflict:
@@ -232,8 +269,7 @@ class ServiceControl:
                 continue
             if not _labels_match(spec.get("Labels") or {}, filters.get("label", [])):
                 continue
-            mode = "global" if "Global" in spec["Mode"] else "replicated"
-            if filters.get("mode") and mode not in filters["mode"]:
+            if filters.get("mode") and mode_name(spec) not in filters["mode"]:
                 continue
             doc = service_doc(service)
             if status:
@@ -262,13 +298,18 @@ class ServiceControl:
             check_references(tx, wanted["TaskTemplate"]["ContainerSpec"])
             if wanted["Name"] != old["Name"]:
                 raise rpc_error("Unimplemented", "renaming services is not supported")
-            if ("Global" in wanted["Mode"]) != ("Global" in old["Mode"]):
+            if mode_name(wanted) != mode_name(old):
                 raise rpc_error("InvalidArgument", "service mode change is not allowed")
+            if t.is_job(service):
+                # Every update of a job runs it again (SwarmKit's): a new iteration, and no
+                # rolling update (``UpdateConfig`` does not apply to jobs).
+                service["JobStatus"] = job_status(service["Version"]["Index"])
+            before = copy.deepcopy(service)
             service["PreviousSpec"], service["Spec"] = old, wanted
             service["_serial"] = service.get("_serial", 0) + 1  # the orchestrator's cue
-            service["Endpoint"] = {**service.get("Endpoint", {}),
-                                   "Spec": wanted.get("EndpointSpec") or {}}
-            if wanted.get("TaskTemplate") != old.get("TaskTemplate"):
+            endpoints.allocate(tx, service, previous=before)
+            if wanted.get("TaskTemplate") != old.get("TaskTemplate") and not t.is_job(
+                    {"Spec": wanted}):
                 service["UpdateStatus"] = {
                     "State": "rollback_started" if rollback else "updating",
                     "StartedAt": t.now(),
@@ -303,9 +344,13 @@ class ServiceControl:
                 desired = filters.get("desired-state")
                 if desired and task["DesiredState"] not in desired:
                     continue
-                if not _labels_match(task.get("Labels") or {}, filters.get("label", [])):
-                    continue
                 service = services.get(task["ServiceID"])
+                # SwarmKit matches a task's labels against its service's (the docker
+                # CLI's ``stack ps`` lists a stack's tasks by its namespace label).
+                labels = {**(service["Spec"].get("Labels") or {} if service else {}),
+                          **(task.get("Labels") or {})}
+                if not _labels_match(labels, filters.get("label", [])):
+                    continue
                 if filters.get("_up-to-date") and (service is None
                                                    or t.is_dirty(task, service)):
                     continue
@@ -337,8 +382,27 @@ def service_status(service: Obj, all_tasks: list[Obj], nodes: list[Obj]) -> Obj:
     up = {n["ID"] for n in nodes if n["Status"]["State"] != "down"}
     mine = [x for x in all_tasks if x["ServiceID"] == service["ID"] and x.get("NodeID") in up]
     running = sum(1 for x in mine if x["Status"]["State"] == t.RUNNING)
+    if t.is_job(service):
+        return job_service_status(service, mine)
     if "Global" in service["Spec"]["Mode"]:
         desired = sum(1 for x in mine if x["DesiredState"] == t.RUNNING)
     else:
         desired = service["Spec"]["Mode"]["Replicated"]["Replicas"]
     return {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": 0}
+
+
+def job_service_status(service: Obj, tasks: list[Obj]) -> Obj:
+    """A job's ``ServiceStatus``, over the tasks of its current iteration: those running,
+    those completed, and those still wanted (``docker service ls`` shows
+    "running/desired (completed/total completed)")."""
+    iteration = service.get("JobStatus", {}).get("JobIteration", {}).get("Index", 0)
+    current = [x for x in tasks if (x.get("JobIteration") or {}).get("Index") == iteration]
+    running = sum(1 for x in current if x["Status"]["State"] == t.RUNNING)
+    completed = sum(1 for x in current if x["Status"]["State"] == t.COMPLETE)
+    job = service["Spec"]["Mode"].get("ReplicatedJob")
+    if job is not None:
+        desired = max(0, min(job["MaxConcurrent"], job["TotalCompletions"] - completed))
+    else:
+        desired = sum(1 for x in current if x["DesiredState"] == t.COMPLETE
+                      and x["Status"]["State"] != t.COMPLETE)
+    return {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": completed}

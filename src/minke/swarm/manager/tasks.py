@@ -29,8 +29,19 @@ def rank(state: str) -> int:
 
 
 def is_active(task: Obj) -> bool:
-    """The task is meant to run (or be ready to): its slot is filled by it."""
-    return rank(task["DesiredState"]) <= rank(RUNNING)
+    """The task is meant to run (or be ready to): its slot is filled by it. A job's task
+    is meant to run to completion (DesiredState COMPLETE)."""
+    return rank(task["DesiredState"]) <= rank(RUNNING) or task["DesiredState"] == COMPLETE
+
+
+def wants_run(task: Obj) -> bool:
+    """The agent should start the task's container now."""
+    return task["DesiredState"] in (RUNNING, COMPLETE)
+
+
+def is_job(service: Obj) -> bool:
+    mode = service["Spec"]["Mode"]
+    return "ReplicatedJob" in mode or "GlobalJob" in mode
 
 
 def has_ended(task: Obj) -> bool:

@@ -58,3 +58,26 @@ def test_nft_accepts_the_script() -> None:
     if proc.returncode != 0 and "Operation not permitted" in proc.stderr:
         pytest.skip("nft -c needs CAP_NET_ADMIN")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_service_vips_and_ingress_ports_round_robin() -> None:
+    from minke.engine.network.firewall import ServiceRules
+
+    text = render("minke_t", [BridgeRules("br-a", ("10.1.0.0/24",))], [], [
+        ServiceRules("svc1svc1svc1svc1", vips=(("10.1.0.254", ("10.1.0.2", "10.1.0.3")),),
+                     ports=(("tcp", 8080, 80),), port_backends=("10.1.0.2", "10.1.0.3")),
+        ServiceRules("svc2svc2svc2svc2", vips=(("10.1.0.253", ()),)),
+        ServiceRules("svc3svc3svc3svc3", vips=(("10.1.0.252", ("10.1.0.9",)),)),
+    ])
+    assert "ip daddr 10.1.0.254 jump svc_svc1svc1svc1" in text
+    assert ("ip daddr 10.1.0.254 dnat ip to numgen inc mod 2 map "
+            "{ 0 : 10.1.0.2, 1 : 10.1.0.3 }") in text
+    assert ("tcp dport 8080 dnat ip to numgen inc mod 2 map "
+            "{ 0 : 10.1.0.2 . 80, 1 : 10.1.0.3 . 80 }") in text
+    assert "ip daddr 10.1.0.253 reject" in text  # no ready task: refused, not black-holed
+    assert "ip daddr 10.1.0.252 dnat ip to 10.1.0.9" in text
+    assert text.count("jump services") == 2  # prerouting (tasks) and output (the host)
+    if shutil.which("nft"):
+        proc = subprocess.run(["nft", "-c", "-f", "-"], input=text, text=True,
+                              capture_output=True)
+        assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,297 @@
+"""The swarm's networking on this node (dockerd's ``daemon/cluster/networks.go`` and
+libnetwork's service load balancer, on one node): swarm-scoped networks in the store and
+realised by the local ``overlay`` driver, the ``ingress`` network, and for every service
+the data path of its endpoint: VIP balancing and ingress ports in nftables
+(``firewall.ServiceRules``) and its names in the embedded DNS.
+
+A task is a backend while it is RUNNING, wanted running, not being taken out and its
+container not starting or unhealthy by its health check. The rules are recomputed from the
+store and the local endpoints whenever a service, task or network changes or a task's
+container starts, dies or changes health, and replace the firewall table in one
+transaction. ``take_out`` is the executor's: a task about to be stopped leaves the rules
+before its container gets the signal, so no new connection reaches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from minke import errors
+from minke.engine.network import ipam
+from minke.engine.network.dns import Answer
+from minke.engine.network.firewall import ServiceRules
+from minke.swarm.ids import new_id
+from minke.swarm.manager import tasks as t
+from minke.swarm.manager.controlapi import rpc_error
+from minke.swarm.manager.endpoints import INGRESS_NAME, network_in_use
+from minke.swarm.store import NameConflict, Obj, Store, Tx
+
+if TYPE_CHECKING:
+    from minke.engine.engine import Engine
+
+log = logging.getLogger(__name__)
+
+INGRESS_SUBNET = "10.0.0.0/24"  # Docker's default, unless it clashes with this host
+SERVICE_LABEL = "com.docker.swarm.service.id"
+
+
+def network_object(network_id: str, body: Obj, subnets: list[ipam.Subnet], *,
+                   ingress: bool = False) -> Obj:
+    """The store's network object (SwarmKit's ``api.Network``, as the Docker API shows)."""
+    configs = [s.to_docker() for s in subnets]
+    return {
+        "ID": network_id,
+        "Spec": {"Name": body["Name"], "Labels": body.get("Labels") or {},
+                 "DriverConfiguration": {"Name": "overlay",
+                                         "Options": body.get("Options") or {}},
+                 "IPAMOptions": {"Driver": {"Name": "default"}, "Configs": configs},
+                 "Attachable": bool(body.get("Attachable")),
+                 "Internal": bool(body.get("Internal")), "Ingress": ingress,
+                 "Scope": "swarm"},
+        "DriverState": {"Name": "overlay"},
+        "IPAM": {"Driver": {"Name": "default"}, "Configs": configs},
+    }
+
+
+async def forget(networks: Any) -> None:
+    """The node left its swarm (its task containers are gone): its swarm networks and
+    service balancing go from this host (``networks``: the engine's NetworkService)."""
+    networks.service_rules.clear()
+    networks.service_names.clear()
+    for doc in [d for d in networks.all() if d.get("Scope") == "swarm"]:
+        try:
+            await networks.remove_local(doc)
+        except errors.MinkeError as exc:
+            log.error("removing network %s: %s", doc["Name"], exc)
+    networks.extension.names.rebuild()
+    await networks.apply_firewall()
+
+
+class SwarmNetworks:
+    """Swarm networks and service balancing of this node while its swarm is active."""
+
+    def __init__(self, engine: Engine, store: Store) -> None:
+        self.engine = engine
+        self.networks = engine.networks
+        self.store = store
+        self.draining: set[str] = set()  # task IDs being stopped: no longer backends
+        self._wake = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopped = False
+        self._applied: tuple[Any, Any] | None = None
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.networks.swarm = self
+        await self._ensure_ingress()
+        await self.sync_networks()
+        await self.refresh()
+        index = await self.store.view(lambda tx: tx.index)
+        self.engine.events.listen(self._container_event)
+        self._loops = [asyncio.create_task(self._follow(index), name="swarm-networks"),
+                       asyncio.create_task(self._refresher(), name="swarm-balancer")]
+
+    async def stop(self) -> None:
+        """The daemon stops or the node leaves: networks and rules stay (live restore);
+        ``forget`` takes them off for a leave."""
+        self._stopped = True
+        if self.networks.swarm is self:
+            self.networks.swarm = None
+        for loop in self._loops:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        self._loops = []
+
+    async def _follow(self, since: int) -> None:
+        async for event in self.store.watch(("network", "service", "task"), since=since):
+            if event.kind == "network":
+                await self.sync_networks()
+            self._wake.set()
+
+    async def _refresher(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("updating the swarm's service balancing")
+
+    def _container_event(self, event: dict[str, Any]) -> None:
+        if self._stopped or event["Type"] != "container":
+            return
+        if SERVICE_LABEL in event["Actor"]["Attributes"] and (
+                event["Action"] in ("start", "die", "destroy")
+                or event["Action"].startswith("health_status")):
+            self._wake.set()
+
+    # -- networks -----------------------------------------------------------------------
+
+    async def create_network(self, body: Obj, *, ingress: bool = False) -> Obj:
+        """``docker network create -d overlay`` on a manager: the store, then this host."""
+        name = body.get("Name") or ""
+        driver = body.get("Driver") or "overlay"
+        if driver != "overlay":
+            raise errors.InvalidParameter(f"driver {driver!r} cannot make a swarm-scoped "
+                                          "network: use overlay")
+        network_id = new_id()
+        subnets = await asyncio.to_thread(self.networks.plan_subnets, body, network_id)
+        obj = network_object(network_id, body, subnets, ingress=ingress)
+
+        def create(tx: Tx) -> None:
+            try:
+                tx.create("network", obj)
+            except NameConflict:
+                raise errors.Conflict(f"network with name {name} already exists") from None
+        await self.store.update(create)
+        try:
+            return await self._realise(obj)
+        except BaseException:
+            await self.store.update(lambda tx: tx.delete("network", network_id))
+            raise
+
+    async def _realise(self, obj: Obj) -> Obj:
+        spec = obj["Spec"]
+        body = {"Name": spec["Name"], "Driver": "overlay", "Labels": spec.get("Labels"),
+                "Options": spec["DriverConfiguration"].get("Options") or {},
+                "Attachable": spec.get("Attachable"), "Internal": spec.get("Internal")}
+        return await self.networks.create_local(
+            body, network_id=obj["ID"], scope="swarm", ingress=bool(spec.get("Ingress")),
+            ipam_config=obj["IPAM"]["Configs"])
+
+    async def remove_network(self, doc: Obj, check_local: Callable[[], None]) -> None:
+        """``docker network rm`` of a swarm network: out of the store unless a service uses
+        it or ``check_local`` (no container here on it) raises."""
+        def remove(tx: Tx) -> None:
+            user = network_in_use(tx, doc["Id"])
+            if user is not None:
+                raise rpc_error("FailedPrecondition", f"network {doc['Id']} is in use by "
+                                                      f"service {user['ID']}")
+            check_local()
+            if tx.get("network", doc["Id"]) is not None:
+                tx.delete("network", doc["Id"])
+        await self.store.update(remove)
+
+    async def _ensure_ingress(self) -> None:
+        """Docker's ``ingress`` network, made once per swarm (at init): 10.0.0.0/24 unless
+        that clashes with the host's routes or a network here; then one of minke's pools."""
+        present = await self.store.view(
+            lambda tx: any(n["Spec"].get("Ingress") for n in tx.list("network")))
+        if present:
+            return
+        taken = [s.subnet for d in self.networks.all() for s in self.networks.subnets(d)]
+        wanted = ipaddress.ip_network(INGRESS_SUBNET)
+        clash = any(wanted.overlaps(n) for n in [*taken, *ipam.host_routes()]
+                    if n.version == 4)
+        body: Obj = {"Name": INGRESS_NAME, "Driver": "overlay",
+                     "IPAM": {"Config": [] if clash else [{"Subnet": INGRESS_SUBNET}]}}
+        with contextlib.suppress(errors.Conflict):
+            await self.create_network(body, ingress=True)
+
+    async def sync_networks(self) -> None:
+        """Make this host's swarm networks those of the store."""
+        stored = {n["ID"]: n for n in await self.store.view(lambda tx: tx.list("network"))}
+        local = {d["Id"]: d for d in self.networks.all() if d.get("Scope") == "swarm"}
+        for network_id, obj in stored.items():
+            if network_id not in local:
+                try:
+                    await self._realise(obj)
+                except errors.MinkeError as exc:
+                    log.error("network %s: %s", obj["Spec"]["Name"], exc)
+        for network_id, doc in local.items():
+            if network_id not in stored and not self.networks.endpoints_of(
+                    network_id=network_id):
+                await self.networks.remove_local(doc)
+
+    # -- balancing and names ------------------------------------------------------------
+
+    async def take_out(self, task_id: str) -> None:
+        """Before a task's container is stopped: no new connection goes to it."""
+        self.draining.add(task_id)
+        await self.refresh()
+
+    def _ready(self, task: Obj) -> str:
+        """The container ID of a task that may take connections, or ""."""
+        if task["ID"] in self.draining or task["Status"]["State"] != t.RUNNING or \
+                task["DesiredState"] != t.RUNNING:
+            return ""
+        cid = (task["Status"].get("ContainerStatus") or {}).get("ContainerID") or ""
+        record = self.engine.containers.find(cid) if cid else None
+        if record is None or not record["State"].get("Running"):
+            return ""
+        health = (record["State"].get("Health") or {}).get("Status")
+        return "" if health in ("starting", "unhealthy") else record["Id"]
+
+    def _address(self, container_id: str, network_id: str) -> str:
+        for endpoint in self.networks.endpoints_of(container_id=container_id,
+                                                   network_id=network_id):
+            if endpoint.ipv4:
+                return endpoint.ipv4.split("/")[0]
+        return ""
+
+    async def _set_vips(self, services: list[Obj]) -> None:
+        wanted: dict[str, set[str]] = {d["Id"]: set() for d in self.networks.all()
+                                       if d.get("Scope") == "swarm"}
+        for service in services:
+            for vip in (service.get("Endpoint") or {}).get("VirtualIPs") or []:
+                wanted.setdefault(vip["NetworkID"], set()).add(vip["Addr"].split("/")[0])
+        for network_id, vips in wanted.items():
+            try:
+                doc = self.networks.get(network_id)
+            except errors.NotFound:
+                continue
+            await asyncio.to_thread(self.networks.overlay_driver.set_vips,
+                                    self.networks.info(doc), vips)
+
+    async def refresh(self) -> None:
+        """Recompute every service's backends and names; apply them if they changed."""
+        async with self._lock:
+            services, tasks = await self.store.view(
+                lambda tx: (tx.list("service"), tx.list("task")))
+            live = {x["ID"] for x in tasks if not t.has_ended(x)}
+            self.draining &= live
+            rules: dict[str, ServiceRules] = {}
+            names: dict[str, dict[str, Answer]] = {}
+            for service in services:
+                spec, endpoint = service["Spec"], service.get("Endpoint") or {}
+                ready = [cid for cid in (self._ready(x) for x in tasks
+                                         if x["ServiceID"] == service["ID"]) if cid]
+                networks = [e["Target"] for e in spec["TaskTemplate"].get("Networks")
+                            or spec.get("Networks") or []]
+                vips = {v["NetworkID"]: v["Addr"].split("/")[0]
+                        for v in endpoint.get("VirtualIPs") or []}
+                backends = {n: tuple(a for a in (self._address(c, n) for c in ready) if a)
+                            for n in dict.fromkeys([*vips, *networks])}
+                ingress_ports = tuple(
+                    (p["Protocol"], p["PublishedPort"], p["TargetPort"])
+                    for p in endpoint.get("Ports") or [] if p["PublishMode"] == "ingress")
+                ingress_id = next((n for n in vips if n not in networks), "")
+                rules[service["ID"]] = ServiceRules(
+                    id=service["ID"],
+                    vips=tuple((vip, backends[n]) for n, vip in vips.items()),
+                    ports=ingress_ports, port_backends=backends.get(ingress_id, ()))
+                name = spec["Name"].lower()
+                for network_id in networks:
+                    table = names.setdefault(network_id, {})
+                    ips = list(backends[network_id])
+                    table[name] = Answer([vips[network_id]] if network_id in vips
+                                         else ips, [])
+                    table["tasks." + name] = Answer(ips, [])
+            if self._applied == (rules, names):
+                return
+            self.networks.service_rules.clear()
+            self.networks.service_rules.update(rules)
+            self.networks.service_names.clear()
+            self.networks.service_names.update(names)
+            self.networks.extension.names.rebuild()
+            await self._set_vips(services)
+            await self.networks.apply_firewall()
+            self._applied = (rules, names)
