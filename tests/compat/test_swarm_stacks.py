@@ -5,6 +5,7 @@ the ``deploy:`` keys land in the service specs, and a job in a stack runs to com
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -154,17 +155,21 @@ def test_minke_stack_deploy_seen_by_docker(client: docker.DockerClient,  # noqa:
 
 
 @needs_docker_cli
-@pytest.mark.xfail(strict=True, reason="swarm network removal refuses while the removed "
-                   "services' task containers still stop (networking; see "
-                   "shared/design/swarm-parallel-notes.md)")
 def test_docker_stack_rm(client: docker.DockerClient,  # noqa: F811
                          daemon: Daemon, tmp_path: Path) -> None:  # noqa: F811
     compose = write_project(tmp_path)
     docker_text(daemon, "stack", "deploy", "-c", str(compose), "gone")
     wait_for("the stack up and its job done", lambda: deployed(client, "gone"), 90)
+    network_id = client.networks.get("gone_default").id
     try:
         rm = docker_text(daemon, "stack", "rm", "gone")
         assert "Removing network gone_default" in rm.stdout
+        # gone from the listing at once; from the host with its last task container
+        listing = docker_text(daemon, "network", "ls", "--format", "{{.Name}}").stdout
+        assert "gone_default" not in listing.split(), listing
+        wait_for("the network off the host", lambda: subprocess.run(
+            ["ip", "link", "show", "mk-" + network_id[:12]], capture_output=True
+        ).returncode != 0)
     finally:
         minke_ok(daemon, "stack", "rm", "gone")  # what the docker CLI left, if anything
         wait_for("the stack gone", lambda: removed(client, "gone"))

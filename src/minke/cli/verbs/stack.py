@@ -8,7 +8,6 @@ go by, so stacks deployed by ``docker stack deploy`` and by ``minke`` are one an
 from __future__ import annotations
 
 import argparse
-import time
 
 from minke.client import quote_name
 
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
 NAMESPACE = "com.docker.stack.namespace"  # as minke.compose.stack (not imported: start-up)
 NOT_A_MANAGER = ('this node is not a swarm manager. Use "docker swarm init" or "docker swarm '
                  'join" to connect this node to swarm and try again')
-NETWORK_GONE_WAIT = 30.0  # s: a network is in use until the removed services' tasks stop
 
 
 def _namespace(stack: str) -> dict[str, Any]:
@@ -207,26 +205,20 @@ def do_stack_rm(ctx: Context, args: argparse.Namespace) -> int:
                 failures += _remove(ctx, f"/{kind}s/{item['ID']}")
         for network in sorted(networks, key=lambda n: n["Name"]):
             ctx.stdout.write(f"Removing network {network['Name']}\n")
-            failures += _remove(ctx, f"/networks/{network['Id']}", retry=True)
+            failures += _remove(ctx, f"/networks/{network['Id']}")
     if failures:
         raise CLIError("\n".join(failures))
     return 0
 
 
-def _remove(ctx: Context, path: str, *, retry: bool = False) -> list[str]:
-    """DELETE ``path``; a network still used by the tasks of services just removed is tried
-    again until they have stopped (the docker CLI reports it at once)."""
+def _remove(ctx: Context, path: str) -> list[str]:
+    """DELETE ``path``: its failure, if any (gone already is none)."""
     from minke import errors
 
-    deadline = time.monotonic() + NETWORK_GONE_WAIT
-    while True:
-        try:
-            ctx.client.call("DELETE", path)
-            return []
-        except errors.NotFound:
-            return []
-        except errors.MinkeError as exc:
-            if not retry or time.monotonic() > deadline or "in use" not in str(exc) and \
-                    "active endpoints" not in str(exc):
-                return [f"Failed to remove {path.split('/')[-1]}: {describe(exc)}"]
-            time.sleep(0.2)
+    try:
+        ctx.client.call("DELETE", path)
+    except errors.NotFound:
+        pass
+    except errors.MinkeError as exc:
+        return [f"Failed to remove {path.split('/')[-1]}: {describe(exc)}"]
+    return []

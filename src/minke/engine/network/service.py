@@ -47,6 +47,8 @@ from minke.errors import (
 log = logging.getLogger(__name__)
 Record = dict[str, Any]
 PREDEFINED = ("bridge", "host", "none")
+TASK_LABEL = "com.docker.swarm.task.id"  # on a swarm task's container (its executor's)
+
 # dockerd's words (the swarm's NOT_A_MANAGER) for a swarm-scoped network outside a swarm.
 NOT_A_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm '
                  'join" to connect this node to swarm and try again.')
@@ -89,6 +91,7 @@ class NetworkService:
         # networks.SwarmNetworks): swarm-scoped networks are created and removed through it,
         # and it sets ``service_rules`` (service id → VIP and ingress balancing).
         self.swarm: Any = None
+        self.leaving: set[str] = set()  # swarm networks out of the store, here until unused
         self.service_rules: dict[str, ServiceRules] = {}
         self.service_names: dict[str, dict[str, Answer]] = {}  # network id → name → addresses
         # The container lifecycle's side; Engine appends it to the container extensions.
@@ -118,6 +121,8 @@ class NetworkService:
             db.execute("DELETE FROM endpoints WHERE id=?", (endpoint.id,))
         self.endpoints.pop(endpoint.id, None)
         self.extension.names.endpoint_changed(endpoint)
+        if endpoint.network_id in self.leaving and self.swarm is not None:
+            self.swarm.endpoint_left()  # a removed swarm network may go from this host now
 
     def get(self, ref: str) -> Record:
         """By full id, exact name, then unique id prefix (Docker's order)."""
@@ -318,16 +323,24 @@ class NetworkService:
         if doc.get("Scope") == "swarm":
             if self.swarm is None:
                 raise Unavailable(NOT_A_MANAGER)
-            # Out of the store first (refused while a service uses it), checking the local
-            # endpoints in the same transaction.
-            await self.swarm.remove_network(doc, lambda: self._check_unused(doc))
+            # Refused while a service or a standalone container (attachable) uses it; the
+            # containers of tasks still stopping hold only the local copy, which goes with
+            # their last endpoint (SwarmKit's RemoveNetwork).
+            await self.swarm.remove_network(
+                doc, lambda: self._check_unused(doc, but_tasks=True))
+            return
         self._check_unused(doc)
         await self.remove_local(doc)
 
-    def _check_unused(self, doc: Record) -> None:
-        if self.endpoints_of(network_id=doc["Id"]):
+    def _check_unused(self, doc: Record, *, but_tasks: bool = False) -> None:
+        if any(not (but_tasks and self._is_task(e.container_id))
+               for e in self.endpoints_of(network_id=doc["Id"])):
             raise Forbidden(f"error while removing network: network {doc['Name']} id "
                             f"{doc['Id']} has active endpoints")
+
+    def _is_task(self, container_id: str) -> bool:
+        record = self.containers.find(container_id) if self.containers else None
+        return record is not None and TASK_LABEL in (record["Config"].get("Labels") or {})
 
     async def remove_local(self, doc: Record) -> None:
         """Take a network off this host (the swarm's, when it is removed or the node leaves)."""
@@ -389,7 +402,8 @@ class NetworkService:
         views.check_list_filters(filters)
         return [views.resource(doc, self.endpoints_of(network_id=doc["Id"]),
                                self._container_name, with_containers=False)
-                for doc in self._networks.values() if views.list_match(doc, filters, self)]
+                for doc in self._networks.values()
+                if doc["Id"] not in self.leaving and views.list_match(doc, filters, self)]
 
     def _container_name(self, container_id: str) -> str:
         record = self.containers.find(container_id) if self.containers else None

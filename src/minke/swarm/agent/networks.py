@@ -63,6 +63,7 @@ async def forget(networks: Any) -> None:
     service balancing go from this host (``networks``: the engine's NetworkService)."""
     networks.service_rules.clear()
     networks.service_names.clear()
+    networks.leaving.clear()
     for doc in [d for d in networks.all() if d.get("Scope") == "swarm"]:
         try:
             await networks.remove_local(doc)
@@ -85,6 +86,8 @@ class SwarmNetworks:
         self._stopped = False
         self._applied: tuple[Any, Any] | None = None
         self._lock = asyncio.Lock()
+        self._sync_lock = asyncio.Lock()
+        self._resync = False  # a removed network's endpoint left: sync before the refresh
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -121,6 +124,9 @@ class SwarmNetworks:
             await self._wake.wait()
             self._wake.clear()
             try:
+                if self._resync:
+                    self._resync = False
+                    await self.sync_networks()
                 await self.refresh()
             except Exception:
                 log.exception("updating the swarm's service balancing")
@@ -169,7 +175,8 @@ class SwarmNetworks:
 
     async def remove_network(self, doc: Obj, check_local: Callable[[], None]) -> None:
         """``docker network rm`` of a swarm network: out of the store unless a service uses
-        it or ``check_local`` (no container here on it) raises."""
+        it or ``check_local`` (no standalone container here on it) raises; off this host
+        at once, or when the last of its task containers leaves it."""
         def remove(tx: Tx) -> None:
             user = network_in_use(tx, doc["Id"])
             if user is not None:
@@ -179,6 +186,13 @@ class SwarmNetworks:
             if tx.get("network", doc["Id"]) is not None:
                 tx.delete("network", doc["Id"])
         await self.store.update(remove)
+        await self.sync_networks()
+
+    def endpoint_left(self) -> None:
+        """An endpoint left a network the store no longer has (the engine calls this)."""
+        if not self._stopped:
+            self._resync = True
+            self._wake.set()
 
     async def _ensure_ingress(self) -> None:
         """Docker's ``ingress`` network, made once per swarm (at init): 10.0.0.0/24 unless
@@ -197,19 +211,26 @@ class SwarmNetworks:
             await self.create_network(body, ingress=True)
 
     async def sync_networks(self) -> None:
-        """Make this host's swarm networks those of the store."""
-        stored = {n["ID"]: n for n in await self.store.view(lambda tx: tx.list("network"))}
-        local = {d["Id"]: d for d in self.networks.all() if d.get("Scope") == "swarm"}
-        for network_id, obj in stored.items():
-            if network_id not in local:
-                try:
-                    await self._realise(obj)
-                except errors.MinkeError as exc:
-                    log.error("network %s: %s", obj["Spec"]["Name"], exc)
-        for network_id, doc in local.items():
-            if network_id not in stored and not self.networks.endpoints_of(
-                    network_id=network_id):
-                await self.networks.remove_local(doc)
+        """Make this host's swarm networks those of the store; one the store no longer has
+        stays (``leaving``, unlisted) while a container here is still on it."""
+        async with self._sync_lock:
+            stored = {n["ID"]: n for n in await self.store.view(lambda tx: tx.list("network"))}
+            local = {d["Id"]: d for d in self.networks.all() if d.get("Scope") == "swarm"}
+            for network_id, obj in stored.items():
+                if network_id not in local:
+                    try:
+                        await self._realise(obj)
+                    except errors.MinkeError as exc:
+                        log.error("network %s: %s", obj["Spec"]["Name"], exc)
+            gone = {i: d for i, d in local.items() if i not in stored}
+            self.networks.leaving = {i for i in gone
+                                     if self.networks.endpoints_of(network_id=i)}
+            for network_id, doc in gone.items():
+                if network_id not in self.networks.leaving:
+                    try:
+                        await self.networks.remove_local(doc)
+                    except errors.MinkeError as exc:
+                        log.error("removing network %s: %s", doc["Name"], exc)
 
     # -- balancing and names ------------------------------------------------------------
 
