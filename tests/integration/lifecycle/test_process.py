@@ -36,6 +36,10 @@ def test_init_forwards_stop_and_reaps(minke_daemon: Daemon, busybox_image: str) 
     name = unique("initstop")
     docker(minke_daemon, "run", "-d", "--name", name, "--init", busybox_image, "sleep", "1000")
     try:
+        # The init sets up its signal handling before it starts its child: a SIGTERM that
+        # lands earlier meets a PID 1 without handlers and is dropped, under Docker too.
+        wait_for("the init's child", lambda: b"sleep 1000" in docker(
+            minke_daemon, "top", name).stdout)
         docker(minke_daemon, "stop", "-t", "20", name)
         assert inspect(minke_daemon, name)["State"]["ExitCode"] == 143  # SIGTERM, not KILL
     finally:
