@@ -109,6 +109,13 @@ def test_overlay_network_lifecycle(daemon: Daemon, busybox_tar: Path) -> None:
         iface = "mk-" + net_id[:12]
         assert subprocess.run(["ip", "link", "show", iface], capture_output=True
                               ).returncode == 0
+        # a standalone container on it keeps it (Docker: an attachment task uses it)
+        box = c.containers.run("busybox", ["sleep", "600"], detach=True, network="snet-a")
+        try:
+            refused = docker_text(daemon, "network", "rm", "snet-a", check=False)
+            assert refused.returncode != 0 and "active endpoints" in refused.stderr, refused
+        finally:
+            box.remove(force=True)
         cli(daemon, "network", "rm", "snet-a")
         assert "snet-a" not in cli(daemon, "network", "ls")
         assert subprocess.run(["ip", "link", "show", iface], capture_output=True
