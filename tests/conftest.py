@@ -239,9 +239,14 @@ def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def busybox_image(minke_daemon: Daemon, busybox_tar: Path) -> str:
     """``busybox:latest`` imported into the session daemon (with CMD ["sh"], as Docker's)."""
+    return import_busybox(minke_daemon, busybox_tar)
+
+
+def import_busybox(daemon: Daemon, busybox_tar: Path) -> str:
+    """Import ``busybox:latest`` (with CMD ["sh"], as Docker's) into ``daemon``."""
     import docker
 
-    client = docker.APIClient(base_url=minke_daemon.host, version="auto")
+    client = docker.APIClient(base_url=daemon.host, version="auto")
     with busybox_tar.open("rb") as f:
         client.import_image_from_data(f.read(), repository="busybox", tag="latest",
                                       changes=['CMD ["sh"]'])

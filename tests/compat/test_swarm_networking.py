@@ -17,8 +17,9 @@ from typing import Any
 
 import docker
 import pytest
-from tests.conftest import Daemon, private_daemon
+from tests.conftest import Daemon, import_busybox, private_daemon
 from tests.support.cli import docker_text, needs_docker_cli
+from tests.support.swarm import swarm_client
 
 pytestmark = [pytest.mark.compat, pytest.mark.integration, needs_docker_cli]
 
@@ -32,25 +33,17 @@ HTTPD = ["sh", "-c", "mkdir -p /www && hostname > /www/index.html && "
 @pytest.fixture(scope="module")
 def daemon(busybox_tar: Path) -> Iterator[Daemon]:
     with private_daemon("mk-snet-") as d:
-        api = docker.APIClient(base_url=d.host, version="1.41", timeout=60)
-        with busybox_tar.open("rb") as f:
-            api.import_image_from_data(f.read(), repository="busybox", tag="latest",
-                                       changes=['CMD ["sh"]'])
-        api.close()
+        import_busybox(d, busybox_tar)
         yield d
 
 
 @pytest.fixture
 def client(daemon: Daemon) -> Iterator[docker.DockerClient]:
-    c = docker.DockerClient(base_url=daemon.host, version="1.41", timeout=60)
-    c.api.leave_swarm(force=True)
-    c.swarm.init(advertise_addr="127.0.0.1")
-    yield c
-    if daemon.process.poll() is None:
-        for container in c.containers.list(all=True, filters={"label": "snet-test"}):
-            container.remove(force=True)
-        c.api.leave_swarm(force=True)
-    c.close()
+    with swarm_client(daemon) as c:
+        yield c
+        if daemon.process.poll() is None:
+            for container in c.containers.list(all=True, filters={"label": "snet-test"}):
+                container.remove(force=True)
 
 
 def cli(daemon: Daemon, *args: str) -> str:

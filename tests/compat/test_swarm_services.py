@@ -15,8 +15,9 @@ from typing import Any
 
 import docker
 import pytest
-from tests.conftest import Daemon, private_daemon, start_daemon
+from tests.conftest import Daemon, import_busybox, private_daemon, start_daemon
 from tests.support.cli import docker_text, needs_docker_cli
+from tests.support.swarm import swarm_client
 
 pytestmark = [pytest.mark.compat, pytest.mark.integration]
 
@@ -27,23 +28,14 @@ GRACE = 1_000_000_000  # sleep as PID 1 ignores SIGTERM: don't wait Docker's 10 
 @pytest.fixture(scope="module")
 def daemon(busybox_tar: Path) -> Iterator[Daemon]:
     with private_daemon("mk-svc-") as d:
-        api = docker.APIClient(base_url=d.host, version="1.41", timeout=60)
-        with busybox_tar.open("rb") as f:
-            api.import_image_from_data(f.read(), repository="busybox", tag="latest",
-                                       changes=['CMD ["sh"]'])
-        api.close()
+        import_busybox(d, busybox_tar)
         yield d
 
 
 @pytest.fixture
 def client(daemon: Daemon) -> Iterator[docker.DockerClient]:
-    c = docker.DockerClient(base_url=daemon.host, version="1.41", timeout=60)
-    c.api.leave_swarm(force=True)
-    c.swarm.init(advertise_addr="127.0.0.1")
-    yield c
-    if daemon.process.poll() is None:
-        c.api.leave_swarm(force=True)
-    c.close()
+    with swarm_client(daemon) as c:
+        yield c
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:

@@ -23,12 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from minke.swarm.manager import restarts
 from minke.swarm.manager import tasks as t
-from minke.swarm.manager.services import restart_defaults
 from minke.swarm.store import Obj, Tx
-
-SECOND = 1e9
-Restarts = Callable[[Obj, dict[str, Any], float], "list[float] | None"]
 
 
 def iteration_of(service: Obj) -> int:
@@ -42,9 +39,9 @@ def new_job_task(service: Obj, *, slot: int = 0, node_id: str = "") -> Obj:
 
 
 def reconcile(tx: Tx, service: Obj, tasks: list[Obj], eligible: list[str], now: float,
-              wake: list[float], restarts: Restarts, save: Callable[[Tx, Obj], None]) -> None:
+              wake: list[float], save: Callable[[Tx, Obj], None]) -> None:
     """One pass over a job service's ``tasks``; ``eligible`` are the node IDs a global job
-    runs on; ``restarts`` is the restart supervisor's policy decision."""
+    runs on."""
     iteration = iteration_of(service)
     replicated = "ReplicatedJob" in service["Spec"]["Mode"]
     current = []
@@ -54,23 +51,16 @@ def reconcile(tx: Tx, service: Obj, tasks: list[Obj], eligible: list[str], now: 
         elif t.is_active(task):  # an earlier run: stop what still runs, release the rest
             task["DesiredState"] = t.SHUTDOWN
             save(tx, task)
-    policy = {**restart_defaults(service["Spec"]),
-              **(service["Spec"].get("TaskTemplate", {}).get("RestartPolicy") or {})}
+    policy = restarts.policy(service)
     for task in list(current):
         if not t.is_active(task) or task["Status"]["State"] == t.COMPLETE:
             continue
         if not t.has_ended(task):
-            start_at = task.get("_start_at")
-            if task["DesiredState"] == t.READY and start_at is not None:
-                if start_at <= now:
-                    task["DesiredState"] = t.COMPLETE
-                    task.pop("_start_at")
-                    save(tx, task)
-                else:
-                    wake.append(start_at - now)
+            if restarts.release_due(task, now, wake, t.COMPLETE):
+                save(tx, task)
             continue
         task["DesiredState"] = t.SHUTDOWN  # failed, rejected or shut down: replace it?
-        history = restarts(task, policy, now)
+        history = restarts.history(task, policy, now)
         if history is None:
             task["_dead_iteration"] = iteration
             save(tx, task)
@@ -78,11 +68,7 @@ def reconcile(tx: Tx, service: Obj, tasks: list[Obj], eligible: list[str], now: 
         save(tx, task)
         new = new_job_task(service, slot=task.get("Slot") or 0,
                            node_id="" if replicated else task.get("NodeID", ""))
-        new["_restarts"] = history
-        delay = (policy.get("Delay") or 0) / SECOND
-        if delay > 0:
-            new["DesiredState"], new["_start_at"] = t.READY, now + delay
-            wake.append(delay)
+        restarts.delay(new, policy, history, now, wake)
         current.append(tx.create("task", new))
     if replicated:
         _replicated(tx, service, current)

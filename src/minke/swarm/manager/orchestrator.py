@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from typing import Any
 
-from minke.swarm.manager import constraints, jobs
+from minke.swarm.manager import constraints, jobs, restarts
 from minke.swarm.manager import tasks as t
 from minke.swarm.manager.reconciler import Reconciler
-from minke.swarm.manager.services import DEFAULT_RESTART
 from minke.swarm.store import Obj, Tx
 
-SECOND = 1e9
 DEFAULT_HISTORY = 5
 
 
@@ -81,7 +78,7 @@ class Orchestrator(Reconciler):
             if t.is_job(service):
                 eligible = [n["ID"] for n in eligible_nodes(nodes, service)] \
                     if "GlobalJob" in service["Spec"]["Mode"] else []
-                jobs.reconcile(tx, service, tasks, eligible, now, wake, self._restarts, save)
+                jobs.reconcile(tx, service, tasks, eligible, now, wake, save)
                 continue
             self._supervise(tx, service, tasks, nodes, now, wake)
             if "Global" in service["Spec"]["Mode"]:
@@ -96,54 +93,28 @@ class Orchestrator(Reconciler):
 
     def _supervise(self, tx: Tx, service: Obj, tasks: list[Obj], nodes: list[Obj],
                    now: float, wake: list[float]) -> None:
-        policy = {**DEFAULT_RESTART,
-                  **(service["Spec"].get("TaskTemplate", {}).get("RestartPolicy") or {})}
+        policy = restarts.policy(service)
         global_nodes = {n["ID"] for n in eligible_nodes(nodes, service)} \
             if "Global" in service["Spec"]["Mode"] else None
         for task in list(tasks):
             if not t.is_active(task):
                 continue
             if not t.has_ended(task):
-                start_at = task.get("_start_at")
-                if task["DesiredState"] == t.READY and start_at is not None:
-                    if start_at <= now:
-                        task["DesiredState"] = t.RUNNING
-                        task.pop("_start_at")
-                        save(tx, task)
-                    else:
-                        wake.append(start_at - now)
+                if restarts.release_due(task, now, wake, t.RUNNING):
+                    save(tx, task)
                 continue
             task["DesiredState"] = t.SHUTDOWN
-            restarts = self._restarts(task, policy, now)
-            if restarts is None or (global_nodes is not None
-                                    and task.get("NodeID") not in global_nodes):
+            history = restarts.history(task, policy, now)
+            if history is None or (global_nodes is not None
+                                   and task.get("NodeID") not in global_nodes):
                 task["_dead_serial"] = service.get("_serial", 0)
                 save(tx, task)
                 continue
             save(tx, task)
             new = t.new_task(service, slot=task.get("Slot") or 0,
                              node_id=task.get("NodeID", "") if global_nodes is not None else "")
-            new["_restarts"] = restarts
-            delay = (policy.get("Delay") or 0) / SECOND
-            if delay > 0:
-                new["DesiredState"], new["_start_at"] = t.READY, now + delay
-                wake.append(delay)
+            restarts.delay(new, policy, history, now, wake)
             tasks.append(tx.create("task", new))
-
-    @staticmethod
-    def _restarts(task: Obj, policy: dict[str, Any], now: float) -> list[float] | None:
-        """The restart history the replacement of ``task`` carries, or None when the
-        policy says not to restart it (SwarmKit's ``shouldRestart``)."""
-        condition = policy.get("Condition") or "any"
-        if condition == "none" or (condition == "on-failure"
-                                   and task["Status"]["State"] == t.COMPLETE):
-            return None
-        window = (policy.get("Window") or 0) / SECOND
-        history = [x for x in task.get("_restarts", []) if not window or x >= now - window]
-        attempts = policy.get("MaxAttempts") or 0
-        if attempts and len(history) >= attempts:
-            return None
-        return history + [now]
 
     # -- replicated and global --------------------------------------------------------
 

@@ -10,6 +10,7 @@ pass, which makes a pass all-or-nothing.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import logging
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 RETRY = 0.5  # seconds before a pass that failed runs again
 
 
-class Reconciler:
+class Reconciler(abc.ABC):
     """Subclasses set ``name`` and ``kinds`` and implement ``reconcile``."""
 
     name = "reconciler"
@@ -76,5 +77,6 @@ class Reconciler:
                 log.exception("swarm %s: pass failed", self.name)
                 self.kick(RETRY)
 
+    @abc.abstractmethod
     async def reconcile(self) -> None:
-        raise NotImplementedError
+        """One pass: read the store, compare desired with actual, write the difference."""
