@@ -11,7 +11,7 @@ import json
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import docker
 import pytest
 from tests.conftest import Daemon, import_busybox, private_daemon
 from tests.support.cli import docker_text, needs_docker_cli
+from tests.support.polling import wait_for
 from tests.support.swarm import swarm_client
 
 pytestmark = [pytest.mark.compat, pytest.mark.integration, needs_docker_cli]
@@ -48,17 +49,6 @@ def client(daemon: Daemon) -> Iterator[docker.DockerClient]:
 
 def cli(daemon: Daemon, *args: str) -> str:
     return docker_text(daemon, *args).stdout
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def running(client: docker.DockerClient, name: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import docker
 import pytest
 from tests.conftest import Daemon, import_busybox, private_daemon, start_daemon
 from tests.support.cli import docker_text, needs_docker_cli
+from tests.support.polling import wait_for
 from tests.support.swarm import swarm_client
 
 pytestmark = [pytest.mark.compat, pytest.mark.integration]
@@ -36,17 +37,6 @@ def daemon(busybox_tar: Path) -> Iterator[Daemon]:
 def client(daemon: Daemon) -> Iterator[docker.DockerClient]:
     with swarm_client(daemon) as c:
         yield c
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def task_containers(client: docker.DockerClient, service_id: str,
