@@ -79,9 +79,9 @@ def test_service_logs_follow_picks_up_new_tasks(client: docker.DockerClient,  # 
             seen.add(lines.get())
         return text in seen
     try:
-        wait_for("slot 1 followed", lambda: saw("tick 1"), timeout=30)
+        wait_for("slot 1 followed", lambda: saw("tick 1"), deadline=30)
         service.scale(2)
-        wait_for("slot 2, started after the follow began", lambda: saw("tick 2"), timeout=30)
+        wait_for("slot 2, started after the follow began", lambda: saw("tick 2"), deadline=30)
         assert follow.poll() is None  # still following
     finally:
         follow.kill()
