@@ -67,7 +67,7 @@ class Engine:
         # policy starts the container again.
         extensions: list[ContainerExtension] = [
             SecurityExtension(lambda ref: self.containers.get(ref)),
-            ResourcesExtension(),
+            ResourcesExtension(config.cgroup_parent),
             self.stats,
             VolumeExtension(self.volumes, self.events),
             # after volumes: a /dev/shm of the user's replaces the shared one
@@ -91,7 +91,7 @@ class Engine:
         self.execs = ExecService(containers=self.containers, events=self.events)
         self.builder = Builder(self, config.data_root / "build")
         self.resources = ResourceUpdater(containers=self.containers, runtime=runtime,
-                                         events=self.events)
+                                         events=self.events, cgroup_parent=config.cgroup_parent)
         self.id = self._daemon_id()
         # This node's swarm membership (minke.swarm.cluster.SwarmCluster), set by the daemon's
         # wiring; None: the engine is never in a swarm. Typed loosely: swarm sits above engine.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import docker as docker_py
 import pytest
-from tests.conftest import Daemon, unique
+from tests.conftest import Daemon, cgroup_parent, unique
 from tests.integration.security.security_support import (
     container_names,
     docker,
@@ -233,5 +233,34 @@ def test_inspect_shows_dockers_resource_fields(minke_daemon: Daemon, busybox_ima
         assert host["MemorySwap"] == 128 * MB and host["CpuShares"] == 0
         assert json.dumps(host["PidsLimit"]) == "null"
         assert host["Ulimits"] == []  # as the docker CLI sends it, and Docker shows it
+    finally:
+        docker(minke_daemon, "rm", "-f", name, check=False)
+
+
+def test_realtime_runtime_is_checked_against_the_parents_budget(minke_daemon: Daemon,
+                                                                busybox_image: str) -> None:
+    """A real-time runtime the kernel would refuse is the client's error (400 naming the
+    budget), at run and at update; once the parent has a budget, runc writes it."""
+    parent = Path("/sys/fs/cgroup/cpu") / cgroup_parent(minke_daemon.root)
+    if not Path("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists():
+        proc = docker(minke_daemon, "create", "--cpu-rt-runtime", "10000", busybox_image)
+        assert "CPU real-time runtime discarded" in proc.stderr
+        docker(minke_daemon, "rm", proc.stdout.strip())
+        return
+    name = unique("rt")
+    docker(minke_daemon, "run", "-d", "--name", name, "--network", "none", busybox_image,
+           "sleep", "300")
+    try:
+        proc = docker(minke_daemon, "update", "--cpu-rt-runtime", "10000", name, check=False)
+        assert proc.returncode == 1
+        assert f"exceeds the real-time budget of the cgroup parent /{parent.name}" in proc.stderr
+        assert inspect(minke_daemon, name)["HostConfig"]["CpuRealtimeRuntime"] == 0
+        proc = run(minke_daemon, "--cpu-rt-runtime", "10000", busybox_image, "true",
+                   check=False)
+        assert proc.returncode == 125 and "real-time budget" in proc.stderr
+        (parent / "cpu.rt_runtime_us").write_text("20000")
+        docker(minke_daemon, "update", "--cpu-rt-runtime", "10000", name)
+        pid = inspect(minke_daemon, name)["State"]["Pid"]
+        assert cgroup_file(pid, "cpu", "cpu.rt_runtime_us") == "10000"
     finally:
         docker(minke_daemon, "rm", "-f", name, check=False)

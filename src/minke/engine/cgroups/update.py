@@ -13,6 +13,7 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
+from minke.engine.cgroups.realtime import check_realtime
 from minke.engine.containers.resources import linux_resources, merge_update
 from minke.engine.events import EventBus
 from minke.engine.runtime import OCIRuntime
@@ -25,8 +26,10 @@ RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
 class ResourceUpdater:
     """``containers`` is the ``ContainerService`` (``get`` and ``save``)."""
 
-    def __init__(self, *, containers: Any, runtime: OCIRuntime, events: EventBus) -> None:
+    def __init__(self, *, containers: Any, runtime: OCIRuntime, events: EventBus,
+                 cgroup_parent: str) -> None:
         self._containers = containers
+        self._cgroup_parent = cgroup_parent
         self._runtime = runtime
         self._events = events
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -39,6 +42,7 @@ class ResourceUpdater:
             record = self._containers.get(cid)
             host = record["HostConfig"]
             merged = merge_update(host, changes)
+            warnings = check_realtime(merged, self._cgroup_parent)
             policy = changes.get("RestartPolicy")
             if policy and policy.get("Name"):
                 merged["RestartPolicy"] = self._restart_policy(host, policy)
@@ -57,7 +61,7 @@ class ResourceUpdater:
         self._events.publish("container", "update", cid, {
             "image": record["Config"]["Image"], "name": record["Name"].lstrip("/"),
         })
-        return []
+        return warnings
 
     @staticmethod
     def _restart_policy(host: dict[str, Any], policy: dict[str, Any]) -> dict[str, Any]:

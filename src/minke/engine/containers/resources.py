@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from minke.engine.cgroups.realtime import check_realtime
 from minke.engine.containers.extensions import ContainerExtension
 from minke.errors import Conflict, InvalidParameter
 
@@ -237,11 +238,16 @@ def merge_update(host: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any
 
 
 class ResourcesExtension(ContainerExtension):
-    """Checks limits at create (dockerd's texts, 400) and writes them into each start's spec."""
+    """Checks limits at create (dockerd's texts, 400) and writes them into each start's spec.
+    ``cgroup_parent`` is the daemon's, under which each container's cgroup is made."""
+
+    def __init__(self, cgroup_parent: str) -> None:
+        self._cgroup_parent = cgroup_parent
 
     async def created(self, record: Record) -> None:
         host = record["HostConfig"]
         validate(host)
+        check_realtime(host, self._cgroup_parent)
         apply_defaults(host)
 
     async def prepare(self, record: Record, spec: dict[str, Any], rootfs: Path) -> None:
