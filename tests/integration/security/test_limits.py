@@ -21,6 +21,7 @@ from tests.integration.security.security_support import (
     inspect,
     run,
 )
+from tests.support.polling import wait_for
 
 from minke.engine.cgroups import Hierarchy
 
@@ -262,5 +263,32 @@ def test_realtime_runtime_is_checked_against_the_parents_budget(minke_daemon: Da
         docker(minke_daemon, "update", "--cpu-rt-runtime", "10000", name)
         pid = inspect(minke_daemon, name)["State"]["Pid"]
         assert cgroup_file(pid, "cpu", "cpu.rt_runtime_us") == "10000"
+    finally:
+        docker(minke_daemon, "rm", "-f", name, check=False)
+
+
+def test_update_below_current_usage_is_the_clients_error(minke_daemon: Daemon,
+                                                         busybox_image: str) -> None:
+    """The kernel refuses a memory limit below what the container holds (tmpfs pages it
+    cannot reclaim): 400 with runc's text, and the limit stays."""
+    name = unique("busy")
+    docker(minke_daemon, "run", "-d", "--name", name, "--network", "none", "--memory", "64m",
+           "--memory-swap", "64m", busybox_image, "sh", "-c",
+           "dd if=/dev/zero of=/dev/shm/fill bs=1M count=30 && sleep 300")
+    try:
+        pid = inspect(minke_daemon, name)["State"]["Pid"]
+        wait_for("the tmpfs file is written", lambda: int(
+            cgroup_file(pid, "memory", "memory.usage_in_bytes")) > 30 * MB)
+        client = docker_py.APIClient(base_url=minke_daemon.host, version="auto")
+        try:
+            with pytest.raises(docker_py.errors.APIError) as info:
+                client.update_container(name, mem_limit="10m", memswap_limit="10m")
+        finally:
+            client.close()
+        assert info.value.status_code == 400, info.value.explanation
+        assert "Cannot update container" in str(info.value)
+        assert "unable to set memory limit to 10485760" in str(info.value)
+        assert inspect(minke_daemon, name)["HostConfig"]["Memory"] == 64 * MB
+        assert cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(64 * MB)
     finally:
         docker(minke_daemon, "rm", "-f", name, check=False)

@@ -21,6 +21,8 @@ from minke.errors import InternalError, InvalidParameter, MinkeError
 
 Record = dict[str, Any]
 RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
+# runc's texts when the kernel refuses a value it writes into the cgroup.
+VALUE_REFUSED = ("failed to write", "unable to set memory limit")
 
 
 class ResourceUpdater:
@@ -54,7 +56,11 @@ class ResourceUpdater:
                 try:
                     await self._runtime.update(cid, resources)
                 except MinkeError as exc:
-                    raise InternalError(f"Cannot update container {cid}: {exc}") from exc
+                    # The kernel refusing a cgroup file's new value (EINVAL; EBUSY: a limit
+                    # below current usage) is a value the client chose, not a daemon fault.
+                    refused = any(text in str(exc) for text in VALUE_REFUSED)
+                    kind = InvalidParameter if refused else InternalError
+                    raise kind(f"Cannot update container {cid}: {exc}") from exc
             record["HostConfig"] = merged
             self._containers.save(record)
         self._locks.pop(cid, None)
