@@ -1,5 +1,6 @@
-"""The cluster store: the ``Store`` interface (``store.py``) and its embedded SQLite
-implementation (``sqlite.py``); a later etcd one runs the same conformance tests."""
+"""The cluster store: the ``Store`` interface (``store.py``), its embedded SQLite
+implementation (``sqlite.py``, one manager) and the etcd one (``etcd.py``, several managers;
+imported where used, so that grpc stays off the CLI's import path)."""
 
 from minke.swarm.store.sqlite import SQLiteStore
 from minke.swarm.store.store import (
@@ -10,6 +11,7 @@ from minke.swarm.store.store import (
     Compacted,
     Event,
     NameConflict,
+    NotLeader,
     Obj,
     ReadTx,
     SequenceConflict,
@@ -25,6 +27,7 @@ __all__ = [
     "Compacted",
     "Event",
     "NameConflict",
+    "NotLeader",
     "Obj",
     "ReadTx",
     "SQLiteStore",

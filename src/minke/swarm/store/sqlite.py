@@ -38,6 +38,8 @@ from minke.swarm.store.store import (
     T,
     Tx,
     check_kind,
+    check_write,
+    require_writable,
     spec_name,
 )
 from minke.units import rfc3339
@@ -90,9 +92,14 @@ class _SQLiteTx(Tx):
 
     def get(self, kind: str, id: str) -> Obj | None:
         check_kind(kind)
+        doc = self._doc(kind, id)
+        return json.loads(doc) if doc is not None else None
+
+    def _doc(self, kind: str, id: str) -> str | None:
+        """The stored JSON text: writes reuse it rather than encode the object again."""
         row = self._db.execute("SELECT doc FROM objects WHERE kind=? AND id=?",
                                (kind, id)).fetchone()
-        return json.loads(row[0]) if row else None
+        return row[0] if row else None
 
     def list(self, kind: str) -> list[Obj]:
         check_kind(kind)
@@ -114,56 +121,56 @@ class _SQLiteTx(Tx):
 
     def create(self, kind: str, obj: Obj) -> Obj:
         self._check_write(kind, obj)
-        if self.get(kind, obj["ID"]) is not None:
+        if self._doc(kind, obj["ID"]) is not None:
             raise errors.Conflict(f"{kind} {obj['ID']} already exists")
         index = self._next_index()
         now = _now()
         stored = _with_meta(obj, index, now, now)
-        self._write(kind, stored, insert=True)
-        self._log(Event(index, kind, CREATE, stored["ID"], stored, None))
-        return json.loads(json.dumps(stored))
+        doc = self._write(kind, stored, insert=True)
+        self._log(Event(index, kind, CREATE, stored["ID"], stored, None), doc, None)
+        return json.loads(doc)  # the caller's copy
 
     def update(self, kind: str, obj: Obj) -> Obj:
         self._check_write(kind, obj)
-        old = self.get(kind, obj["ID"])
-        if old is None:
+        old_doc = self._doc(kind, obj["ID"])
+        if old_doc is None:
             raise errors.NotFound(f"{kind} {obj['ID']} not found")
+        old = json.loads(old_doc)
         if (obj.get("Version") or {}).get("Index") != old["Version"]["Index"]:
             raise SequenceConflict()
         index = self._next_index()
         stored = _with_meta(obj, index, old["CreatedAt"], _now())
-        self._write(kind, stored, insert=False)
-        self._log(Event(index, kind, UPDATE, stored["ID"], stored, old))
-        return json.loads(json.dumps(stored))
+        doc = self._write(kind, stored, insert=False)
+        self._log(Event(index, kind, UPDATE, stored["ID"], stored, old), doc, old_doc)
+        return json.loads(doc)
 
     def delete(self, kind: str, id: str) -> Obj:
         check_kind(kind)
         self._require_writable()
-        old = self.get(kind, id)
-        if old is None:
+        old_doc = self._doc(kind, id)
+        if old_doc is None:
             raise errors.NotFound(f"{kind} {id} not found")
+        old = json.loads(old_doc)
         self._db.execute("DELETE FROM objects WHERE kind=? AND id=?", (kind, id))
-        self._log(Event(self._next_index(), kind, DELETE, id, old, old))
+        self._log(Event(self._next_index(), kind, DELETE, id, old, old), old_doc, old_doc)
         return old
 
     def _check_write(self, kind: str, obj: Obj) -> None:
-        check_kind(kind)
-        self._require_writable()
-        if not isinstance(obj.get("ID"), str) or not obj["ID"]:
-            raise errors.InvalidParameter(f"{kind} object without an ID")
+        check_write(kind, obj, self._writable)
 
     def _require_writable(self) -> None:
-        if not self._writable:
-            raise errors.InternalError("write in a read-only view of the store")
+        require_writable(self._writable)
 
     def _next_index(self) -> int:
         self._index += 1
         return self._index
 
-    def _write(self, kind: str, obj: Obj, *, insert: bool) -> None:
+    def _write(self, kind: str, obj: Obj, *, insert: bool) -> str:
+        """Store ``obj``; returns its JSON text."""
         name = spec_name(obj) if kind in NAMED_KINDS else None
+        doc = json.dumps(obj)
         row = (name, obj.get("ServiceID") or None, obj.get("NodeID") or None,
-               obj["Version"]["Index"], json.dumps(obj), kind, obj["ID"])
+               obj["Version"]["Index"], doc, kind, obj["ID"])
         try:
             if insert:
                 self._db.execute("INSERT INTO objects (name, service_id, node_id, version, doc,"
@@ -173,12 +180,13 @@ class _SQLiteTx(Tx):
                                  " doc=? WHERE kind=? AND id=?", row)
         except sqlite3.IntegrityError as exc:
             raise NameConflict(kind, obj["Spec"]["Name"]) from exc
+        return doc
 
-    def _log(self, event: Event) -> None:
+    def _log(self, event: Event, doc: str, old: str | None) -> None:
+        """Append ``event`` to the log with the JSON texts of its objects."""
         self._db.execute(
             "INSERT INTO events (idx, kind, action, id, doc, old) VALUES (?, ?, ?, ?, ?, ?)",
-            (event.index, event.kind, event.action, event.id, json.dumps(event.object),
-             json.dumps(event.old) if event.old is not None else None))
+            (event.index, event.kind, event.action, event.id, doc, old))
         self.events.append(event)
 
     def finish(self) -> None:

@@ -5,8 +5,11 @@ Vocabulary (SwarmKit's ``manager/state/store``):
 
 - An *object* is a Docker API-shaped dict of one *kind* (``KINDS``) with ``ID``,
   ``Version.Index``, ``CreatedAt``, ``UpdatedAt`` and ``Spec``; the store sets the last three.
-- The *index* is one store-wide counter: every write (create, update, delete) takes the next
-  value, which becomes the object's ``Version.Index`` and the index of the event it publishes.
+- The *index* is one store-wide counter: every write (create, update, delete) takes a value
+  above every earlier one, which becomes the object's ``Version.Index`` and the index of the
+  event it publishes. SQLite gives each write of a transaction its own value; etcd gives all
+  writes of a transaction its revision, so they share one (a watcher resuming from an index
+  has seen every event of that index: events of one transaction arrive together).
 - A *view* (``ReadTx``) sees one consistent snapshot and the index it reflects (``tx.index``).
 - A *transaction* (``Tx``) reads and writes; it commits as a whole or not at all. An update
   carries the ``Version.Index`` the caller read; a different stored one means someone wrote
@@ -19,7 +22,8 @@ Vocabulary (SwarmKit's ``manager/state/store``):
   compacted"), and the watcher must read a fresh view.
 
 Transactions and views take plain functions (``store.update(lambda tx: ...)``) and run them
-off the event loop; they must not await.
+off the event loop; they must not await, and must have no effect outside ``tx``: a store with
+several writers (etcd) runs the function again when another writer changed what it read.
 """
 
 from __future__ import annotations
@@ -59,6 +63,13 @@ class Compacted(errors.Conflict):
 
     def __init__(self, since: int, oldest: int) -> None:
         super().__init__(f"required index {since} has been compacted (oldest kept: {oldest})")
+
+
+class NotLeader(errors.Unavailable):
+    """A write of the leader's reconcilers after this manager lost the leadership."""
+
+    def __init__(self) -> None:
+        super().__init__("this manager is no longer the swarm leader")
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,19 @@ class Store(Protocol):
 def check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise errors.InvalidParameter(f"unknown object kind {kind!r}")
+
+
+def require_writable(writable: bool) -> None:
+    if not writable:
+        raise errors.InternalError("write in a read-only view of the store")
+
+
+def check_write(kind: str, obj: Obj, writable: bool) -> None:
+    """What every create and update checks first: the kind, a writable transaction, an ID."""
+    check_kind(kind)
+    require_writable(writable)
+    if not isinstance(obj.get("ID"), str) or not obj["ID"]:
+        raise errors.InvalidParameter(f"{kind} object without an ID")
 
 
 def spec_name(obj: Obj) -> str | None:

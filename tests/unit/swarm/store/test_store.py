@@ -1,5 +1,9 @@
 """The cluster store's conformance suite: every ``Store`` implementation runs these tests
-through the ``store_factory`` fixture (add the etcd one to ``IMPLEMENTATIONS``)."""
+through the ``store_factory`` fixture: SQLite on a temp file, etcd on a real member (one per
+session, a fresh key prefix per test).
+
+Indexes are compared, not spelled out: SQLite numbers each write, etcd gives every write of
+a transaction the transaction's revision (and its revisions count other prefixes' writes)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from aetcd import rpc
+from tests.support.etcd import Etcd
 
 from minke import errors
 from minke.swarm.store import (
@@ -21,21 +27,40 @@ from minke.swarm.store import (
     SQLiteStore,
     Store,
 )
-from minke.swarm.store import sqlite as sqlite_store
+from minke.swarm.store.etcd import EtcdStore
 
 StoreFactory = Callable[[], Store]
 
-# name → opener on a directory; the same directory reopens the same store (restart).
-IMPLEMENTATIONS: dict[str, Callable[[Path], Store]] = {
-    "sqlite": lambda root: SQLiteStore(root / "store.db"),
-}
+
+class Backend:
+    """How a test opens the implementation under test, and drops history below an index."""
+
+    def __init__(self, open_: Callable[[], Store]) -> None:
+        self.open = open_
+
+    @staticmethod
+    async def compact(store: Store, index: int) -> None:
+        if isinstance(store, SQLiteStore):
+            store._db.execute("DELETE FROM events WHERE idx < ?", (index,))
+        else:
+            assert isinstance(store, EtcdStore)
+            await store.client.kvstub.Compact(rpc.CompactionRequest(revision=index,
+                                                                    physical=True))
 
 
-@pytest.fixture(params=sorted(IMPLEMENTATIONS))
-def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    """Opens the implementation under test on one directory; call again to reopen it."""
-    opener = IMPLEMENTATIONS[request.param]
-    return lambda: opener(tmp_path)
+@pytest.fixture(params=["sqlite", pytest.param("etcd", marks=pytest.mark.integration)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "sqlite":
+        return Backend(lambda: SQLiteStore(tmp_path / "store.db"))
+    etcd: Etcd = request.getfixturevalue("etcd")
+    config = etcd.config()
+    return Backend(lambda: EtcdStore(config))
+
+
+@pytest.fixture
+def store_factory(backend: Backend) -> StoreFactory:
+    """Opens the implementation under test on one place; call again to reopen it."""
+    return backend.open
 
 
 def service(id_: str, name: str, **extra: object) -> dict[str, object]:
@@ -48,13 +73,14 @@ async def take(events: AsyncIterator[Event], n: int) -> list[Event]:
 
 async def test_create_sets_version_and_times(store_factory: StoreFactory) -> None:
     store = store_factory()
+    before = await store.view(lambda tx: tx.index)
     created = await store.update(lambda tx: tx.create("service", service("s1", "web")))
-    assert created["Version"]["Index"] == 1
+    assert created["Version"]["Index"] > before
     assert created["CreatedAt"] == created["UpdatedAt"]
     assert created["CreatedAt"].endswith("Z")
     got = await store.view(lambda tx: tx.get("service", "s1"))
     assert got == created
-    assert await store.view(lambda tx: tx.index) == 1
+    assert await store.view(lambda tx: tx.index) == created["Version"]["Index"]
     await store.close()
 
 
@@ -64,8 +90,12 @@ async def test_index_is_store_wide(store_factory: StoreFactory) -> None:
     def two(tx):  # type: ignore[no-untyped-def]
         return (tx.create("node", {"ID": "n1", "Spec": {}}),
                 tx.create("service", service("s1", "web")))
+    before = await store.view(lambda tx: tx.index)
     node, svc = await store.update(two)
-    assert (node["Version"]["Index"], svc["Version"]["Index"]) == (1, 2)
+    assert before < node["Version"]["Index"] <= svc["Version"]["Index"]
+    assert await store.view(lambda tx: tx.get("node", "n1")) == node
+    after = await store.update(lambda tx: tx.create("config", service("c1", "c")))
+    assert after["Version"]["Index"] > svc["Version"]["Index"]
     await store.close()
 
 
@@ -74,7 +104,8 @@ async def test_update_with_current_version_moves_it(store_factory: StoreFactory)
     created = await store.update(lambda tx: tx.create("service", service("s1", "web")))
     created["Spec"]["Labels"] = {"a": "b"}
     updated = await store.update(lambda tx: tx.update("service", created))
-    assert updated["Version"]["Index"] == 2
+    assert updated["Version"]["Index"] > created["Version"]["Index"]
+    assert await store.view(lambda tx: tx.get("service", "s1")) == updated
     assert updated["CreatedAt"] == created["CreatedAt"]
     assert updated["Spec"]["Labels"] == {"a": "b"}
     await store.close()
@@ -98,9 +129,10 @@ async def test_failed_transaction_writes_nothing(store_factory: StoreFactory) ->
     def half(tx):  # type: ignore[no-untyped-def]
         tx.create("service", service("s1", "web"))
         raise errors.InvalidParameter("bad spec")
+    before = await store.view(lambda tx: tx.index)
     with pytest.raises(errors.InvalidParameter):
         await store.update(half)
-    assert await store.view(lambda tx: (tx.index, tx.list("service"))) == (0, [])
+    assert await store.view(lambda tx: (tx.index, tx.list("service"))) == (before, [])
     await store.close()
 
 
@@ -168,10 +200,11 @@ async def test_watch_sees_each_event_once_in_order(store_factory: StoreFactory) 
     s = await store.update(lambda tx: tx.update("service", s))
     await store.update(lambda tx: tx.delete("service", "s1"))
     got = [await asyncio.wait_for(first, 5), *await take(events, 2)]
-    assert [(e.index, e.action, e.id) for e in got] == \
-        [(1, CREATE, "s1"), (3, UPDATE, "s1"), (4, DELETE, "s1")]
-    assert got[1].old is not None and got[1].old["Version"]["Index"] == 1
-    assert got[1].object["Version"]["Index"] == 3
+    assert [(e.action, e.id) for e in got] == [(CREATE, "s1"), (UPDATE, "s1"), (DELETE, "s1")]
+    assert got[0].index < got[1].index < got[2].index
+    assert got[1].index == s["Version"]["Index"] == got[1].object["Version"]["Index"]
+    assert got[1].old is not None and got[1].old["Version"]["Index"] == got[0].index
+    assert got[0].object["Version"]["Index"] == got[0].index
     assert got[2].object["ID"] == "s1"
     await events.aclose()
     await store.close()
@@ -195,44 +228,46 @@ async def test_view_then_watch_since_misses_nothing(store_factory: StoreFactory)
 
 async def test_watch_resumes_after_reopen(store_factory: StoreFactory) -> None:
     store = store_factory()
-    for i in range(3):
-        await store.update(lambda tx, i=i: tx.create("service", service(f"s{i}", f"n{i}")))
+    made = [await store.update(lambda tx, i=i: tx.create("service", service(f"s{i}", f"n{i}")))
+            for i in range(3)]
+    indexes = [m["Version"]["Index"] for m in made]
     await store.close()
     store = store_factory()  # a restart: the log is on disk
-    events = store.watch(["service"], since=1)
+    events = store.watch(["service"], since=indexes[0])
     got = await take(events, 2)
-    assert [(e.index, e.id) for e in got] == [(2, "s1"), (3, "s2")]
+    assert [(e.index, e.id) for e in got] == [(indexes[1], "s1"), (indexes[2], "s2")]
     assert await store.view(lambda tx: len(tx.list("service"))) == 3
-    await store.update(lambda tx: tx.create("service", service("s9", "n9")))
-    assert (await take(events, 1))[0].index == 4
+    new = await store.update(lambda tx: tx.create("service", service("s9", "n9")))
+    assert (await take(events, 1))[0].index == new["Version"]["Index"]
     await events.aclose()
     await store.close()
 
 
 async def test_slow_watcher_loses_nothing(store_factory: StoreFactory) -> None:
     store = store_factory()
-    events = store.watch(["task"], since=0)
+    events = store.watch(["task"], since=await store.view(lambda tx: tx.index))
 
     def many(tx):  # type: ignore[no-untyped-def]
-        for i in range(600):  # more than one read batch
-            tx.create("task", {"ID": f"t{i}", "Spec": {}})
-    await store.update(many)
+        return [tx.create("task", {"ID": f"t{i}", "Spec": {}}) for i in range(600)]
+    made = await store.update(many)  # more than one read batch
     got = await take(events, 600)
-    assert [e.index for e in got] == list(range(1, 601))
+    assert [(e.index, e.id) for e in got] == [(t["Version"]["Index"], t["ID"]) for t in made]
+    assert [t["ID"] for t in await store.view(lambda tx: tx.list("task"))] == \
+        [f"t{i}" for i in range(600)]  # in creation order
     await events.aclose()
     await store.close()
 
 
-async def test_watch_from_compacted_index_fails(store_factory: StoreFactory,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sqlite_store, "EVENT_RETENTION", 5)
-    store = store_factory()
-    for i in range(10):
-        await store.update(lambda tx, i=i: tx.create("task", {"ID": f"t{i}", "Spec": {}}))
+async def test_watch_from_compacted_index_fails(backend: Backend) -> None:
+    store = backend.open()
+    made = [await store.update(lambda tx, i=i: tx.create("task", {"ID": f"t{i}", "Spec": {}}))
+            for i in range(10)]
+    indexes = [t["Version"]["Index"] for t in made]
+    await backend.compact(store, indexes[5])  # the oldest kept is the sixth write
     with pytest.raises(Compacted):
-        await anext(store.watch(["task"], since=2))
-    got = await take(store.watch(["task"], since=5), 5)  # the oldest kept is 6
-    assert [e.index for e in got] == [6, 7, 8, 9, 10]
+        await anext(store.watch(["task"], since=indexes[1]))
+    got = await take(store.watch(["task"], since=indexes[4]), 5)
+    assert [e.index for e in got] == indexes[5:]
     await store.close()
 
 
