@@ -13,19 +13,37 @@ The table holds:
     prerouting   DNAT of published ports for packets to a local address (outside, hairpin)
     output       the same for connections made on the host (127.0.0.1, the host's addresses)
     postrouting  egress masquerade, and masquerade of DNATed packets from 127.0.0.0/8 and
-                 from a network back into itself (hairpin) so that replies return the same way
-    services     swarm VIPs (kube-proxy's shape): ``ip daddr <vip> jump svc_<id>``, where the
-                 service's chain DNATs round robin (``numgen inc``) over its ready backends;
-                 published ports of services (ingress mode) go the same way from ``ports``.
-                 The whole table is one transaction, so a backend joins or leaves atomically
-                 and established connections keep their conntrack NAT.
+                 from a network back into itself (hairpin) so that replies return the same way;
+                 on an overlay bridge of a multi-node swarm, every DNATed packet is
+                 source-NATed to the node's load-balancer address there (``snat_to``)
+    services     swarm VIPs (kube-proxy's shape): ``ip daddr <vip> jump svc_<id>``; published
+                 ports of services (ingress mode) jump there from ``ports``. The service's
+                 chain picks a slot (``numgen inc``, ``numgen random`` or ``jhash ip saddr``
+                 ``mod M``) and DNATs to the address the slot holds in a data map
+                 (``svca_<id>_<vip>``; ``svcp_<id>_<port>`` holds address . port). Slots per
+                 backend are its weight: the load balancer (``minke.swarm.lb``) rewrites
+                 the maps' elements in place (``set_weights``: one nf_tables transaction
+                 over netlink, ``nftnetlink``; no rebuild), so counters, affinities and the
+                 table's handle survive. Data maps, not verdict maps: an update then costs
+                 the kernel no validation of the table's chain graph.
+    lb_affinity  (source-hash with affinity) records each new connection's backend in the
+                 service's ``aff_<id>`` map, which its chain consults first.
+    lb_observe   (while a load balancer listens on an NFLOG group) logs the SYN-ACKs and the
+                 resets of not-yet-established DNATed connections from service backends:
+                 the circuit breaker's evidence of connect successes and failures.
+The whole table is one transaction, so a backend joins or leaves atomically and established
+connections keep their conntrack NAT.
 """
 
 from __future__ import annotations
 
+import socket
+import struct
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from minke.engine.network.nftnetlink import ElementWriter, Replace
 from minke.errors import InternalError, Unavailable
 
 NFT = "nft"
@@ -42,6 +60,10 @@ class BridgeRules:
     internal: bool = False
     masquerade: bool = True
     icc: bool = True
+    # An overlay network of a multi-node swarm: this node's load-balancer address on it,
+    # the source of everything DNATed out through the bridge (VIP and routing-mesh traffic),
+    # so that a backend on another node replies through this node.
+    snat_to: str = ""
 
 
 @dataclass(frozen=True)
@@ -58,47 +80,219 @@ class PortRule:
 @dataclass(frozen=True)
 class ServiceRules:
     """One swarm service's balancing: its VIPs (one per network, each with the addresses of
-    the ready tasks on that network) and its ingress-published ports."""
+    the ready tasks on that network) and its ingress-published ports.
+
+    When ``backend_ids`` is given, backend ``k`` is task ``backend_ids[k]``: its address is
+    entry ``k`` of every VIP's tuple and of ``port_backends`` (all of the same length), and
+    weights are looked up by that ID. ``pick`` chooses a slot: ``inc`` (round robin and the
+    weighted strategies), ``random``, or ``hash`` (the client's address: the same slot on
+    every node; with ``affinity`` seconds, a client also stays with the backend it reached
+    while it keeps connecting, whatever the weights do)."""
 
     id: str
     vips: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (vip, backend addresses)
     ports: tuple[tuple[str, int, int], ...] = ()  # (proto, published port, target port)
     port_backends: tuple[str, ...] = ()  # task addresses the published ports reach
+    backend_ids: tuple[str, ...] = ()
+    pick: str = "inc"
+    affinity: int = 0
 
     @property
     def chain(self) -> str:
         return "svc_" + self.id[:12]
 
+    def vip_map(self, i: int) -> str:
+        """Slot → backend address on the network of VIP ``i``."""
+        return f"svca_{self.id[:12]}_{i}"
 
-def _spread(backends: tuple[str, ...], port: int | None = None) -> str:
-    """``dnat`` round robin over ``backends`` (to ``port`` when given); reject with none."""
-    if not backends:
-        return "reject"
-    if len(backends) == 1:
-        return f"dnat ip to {backends[0]}" + (f":{port}" if port else "")
-    entries = ", ".join(f"{i} : {b}" + (f" . {port}" if port else "")
-                        for i, b in enumerate(backends))
-    return f"dnat ip to numgen inc mod {len(backends)} map {{ {entries} }}"
+    def port_map(self, j: int) -> str:
+        """Slot → backend address . target port for published port ``j``."""
+        return f"svcp_{self.id[:12]}_{j}"
+
+    @property
+    def affinity_map(self) -> str:
+        """(client, original address, original port) → the backend it went to."""
+        return "aff_" + self.id[:12]
+
+    def backends(self) -> tuple[str, ...]:
+        """The backend IDs, in slot order (positions when none were given)."""
+        if self.backend_ids:
+            return self.backend_ids
+        count = max([len(b) for _, b in self.vips] + [len(self.port_backends)] + [0])
+        return tuple(str(k) for k in range(count))
 
 
-def _service_chains(services: list[ServiceRules]) -> tuple[list[str], list[str], str]:
+# Slots of a weight map: at least MIN_SLOTS, a multiple of the number of backends, so that
+# equal weights are exact and one slot is at most 1/64 of the traffic.
+MIN_SLOTS = 64
+HASH_SEED = 0x6D696E6B  # the same on every node, so a client hashes alike everywhere
+
+
+def slot_count(backends: int) -> int:
+    return backends * max(1, -(-MIN_SLOTS // backends)) if backends else 0
+
+
+def slot_order(weights: tuple[float, ...], slots: int) -> list[int]:
+    """The backend of each of ``slots`` slots: as many as its share of ``weights`` (largest
+    remainder), interleaved by smooth weighted round robin so that ``numgen inc`` visits the
+    backends evenly (nginx's algorithm). All weights 0 count as equal."""
+    total = sum(w for w in weights if w > 0)
+    if not weights or not slots:
+        return []
+    shares = [max(w, 0.0) / total for w in weights] if total > 0 else \
+        [1 / len(weights)] * len(weights)
+    exact = [share * slots for share in shares]
+    counts = [int(x) for x in exact]
+    for k in sorted(range(len(exact)), key=lambda i: counts[i] - exact[i])[
+            :slots - sum(counts)]:
+        counts[k] += 1
+    current = [0] * len(counts)
+    order = []
+    for _ in range(slots):
+        for k, count in enumerate(counts):
+            current[k] += count
+        best = max(range(len(counts)), key=lambda i: current[i])
+        current[best] -= slots
+        order.append(best)
+    return order
+
+
+def _weights_of(svc: ServiceRules, weights: Mapping[str, float] | None) -> tuple[float, ...]:
+    """Each backend's weight; one without a weight yet (new) gets the mean of the others."""
+    given = weights or {}
+    known = [float(given[b]) for b in svc.backends() if b in given]
+    fallback = sum(known) / len(known) if known and sum(known) > 0 else 1.0
+    return tuple(float(given.get(b, fallback)) for b in svc.backends())
+
+
+def slot_backends(svc: ServiceRules, weights: Mapping[str, float] | None) -> list[int]:
+    """The backend of each slot of the service's maps. By weight (``slot_order``), except
+    for ``hash``: there slot ``j`` is backend ``j mod N`` and only the slots of a backend
+    at weight 0 move (to the others in turn), so that clients of healthy backends keep
+    theirs when another is ejected."""
+    wanted = _weights_of(svc, weights)
+    slots = slot_count(len(wanted))
+    if svc.pick != "hash":
+        return slot_order(wanted, slots)
+    healthy = [k for k, w in enumerate(wanted) if w > 0] or list(range(len(wanted)))
+    return [j % len(wanted) if wanted[j % len(wanted)] > 0 else healthy[j % len(healthy)]
+            for j in range(slots)]
+
+
+def map_elements(svc: ServiceRules, weights: Mapping[str, float] | None,
+                 ) -> dict[str, list[tuple[int, str, int]]]:
+    """Every map of the service: name → (slot, address, port or 0) for every slot."""
+    order = slot_backends(svc, weights)
+    out = {}
+    for i, (_, addresses) in enumerate(svc.vips):
+        if len(addresses) == len(svc.backends()):
+            out[svc.vip_map(i)] = [(slot, addresses[k], 0) for slot, k in enumerate(order)]
+    if len(svc.port_backends) == len(svc.backends()):
+        for j, (_, _, target) in enumerate(svc.ports):
+            out[svc.port_map(j)] = [(slot, svc.port_backends[k], target)
+                                    for slot, k in enumerate(order)]
+    return out
+
+
+def _picker(svc: ServiceRules, slots: int) -> str:
+    if svc.pick == "hash":
+        return f"jhash ip saddr mod {slots} seed {HASH_SEED:#x}"
+    return f"numgen {'random' if svc.pick == 'random' else 'inc'} mod {slots}"
+
+
+def _service_chains(services: list[ServiceRules],
+                    weights: Mapping[str, Mapping[str, float]] | None = None,
+                    ) -> tuple[list[str], list[str], str]:
     """Jumps to the per-service chains (for ``services``), ingress port rules (for
-    ``ports``) and the service chains themselves."""
+    ``ports``) and the service chains with their maps."""
     jumps: list[str] = []
     ports: list[str] = []
     chains = ""
     for svc in services:
-        body = []
-        for vip, backends in svc.vips:
+        for vip, _ in svc.vips:
             jumps.append(f"ip daddr {vip} jump {svc.chain}")
-            body.append(f"ip daddr {vip} {_spread(backends)}")
-        if body:
-            chains += (f"  chain {svc.chain} {{\n"
-                       + "".join(f"    {rule}\n" for rule in body) + "  }\n")
-        for proto, published, target in svc.ports:
-            ports.append(f"meta nfproto ipv4 {proto} dport {published} "
-                         f"{_spread(svc.port_backends, target)}")
+        for proto, published, _ in svc.ports:
+            ports.append(f"meta nfproto ipv4 {proto} dport {published} jump {svc.chain}")
+        if not svc.vips and not svc.ports:
+            continue
+        count = len(svc.backends())
+        if not count:
+            chains += f"  chain {svc.chain} {{\n    reject\n  }}\n"
+            continue
+        elements = map_elements(svc, (weights or {}).get(svc.id))
+        body = []
+        if svc.affinity:
+            chains += (f"  map {svc.affinity_map} {{\n    type ipv4_addr . ipv4_addr . "
+                       "inet_service : ipv4_addr . inet_service\n    flags dynamic,timeout\n"
+                       f"    timeout {svc.affinity}s\n  }}\n")
+            body += [f"meta l4proto {p} dnat ip to ip saddr . ip daddr . {p} dport map "
+                     f"@{svc.affinity_map}" for p in ("tcp", "udp")]
+        picker = _picker(svc, slot_count(count))
+        for i, (vip, _) in enumerate(svc.vips):
+            name = svc.vip_map(i)
+            if name in elements:
+                chains += _data_map(name, "ip daddr", elements[name])
+                body.append(f"ip daddr {vip} dnat ip to {picker} map @{name}")
+        for j, (proto, published, _) in enumerate(svc.ports):
+            name = svc.port_map(j)
+            if name in elements:
+                chains += _data_map(name, f"ip daddr . {proto} dport", elements[name])
+                body.append(f"{proto} dport {published} dnat ip to {picker} map @{name}")
+        chains += (f"  chain {svc.chain} {{\n"
+                   + "".join(f"    {rule}\n" for rule in body) + "  }\n")
     return jumps, ports, chains
+
+
+def _data_map(name: str, data: str, elements: list[tuple[int, str, int]]) -> str:
+    items = ", ".join(f"{slot} : {address}" + (f" . {port}" if port else "")
+                      for slot, address, port in elements)
+    return (f"  map {name} {{\n    typeof numgen inc mod 2 : {data}\n"
+            f"    elements = {{ {items} }}\n  }}\n")
+
+
+def _affinity(services: list[ServiceRules]) -> str:
+    """Record, for services with affinity, which backend each new connection reached."""
+    rules = []
+    for svc in services:
+        backends = sorted({a for _, addresses in svc.vips for a in addresses if a}
+                          | {a for a in svc.port_backends if a})
+        if svc.affinity and backends:
+            for p in ("tcp", "udp"):
+                rules.append(f"ct state new ct status dnat meta l4proto {p} ip daddr "
+                             f"{{ {', '.join(backends)} }} update @{svc.affinity_map} "
+                             "{ ip saddr . ct original ip daddr . ct original proto-dst : "
+                             f"ip daddr . {p} dport }}")
+    if not rules:
+        return ""
+    return ("  chain lb_affinity {\n" + "".join(f"    {r}\n" for r in rules) + "  }\n"
+            + "".join(f"  chain lb_affinity_{hook} {{\n    type filter hook {hook} priority "
+                      "filter + 1; policy accept;\n    jump lb_affinity\n  }\n"
+                      for hook in ("forward", "output")))
+
+
+def _observer(group: int, watched: list[str]) -> str:
+    """``lb_observe``: NFLOG to ``group`` of connect outcomes from the ``watched`` backends
+    (``s``: a SYN-ACK; ``f``: a reset before the connection was established)."""
+    if not group or not watched:
+        return ""
+    first = "ct direction reply ct status & (dnat | assured) == dnat"
+    return (f"  set lb_watch {{\n    type ipv4_addr\n"
+            f"    elements = {{ {', '.join(sorted(set(watched)))} }}\n  }}\n"
+            "  chain lb_observe {\n    ip saddr != @lb_watch return\n"
+            f"    {first} tcp flags & (syn | ack | rst) == syn | ack log prefix \"s\" "
+            f"group {group}\n"
+            f"    {first} tcp flags rst log prefix \"f\" group {group}\n  }}\n"
+            "  chain lb_input {\n    type filter hook input priority filter - 1; "
+            "policy accept;\n    jump lb_observe\n  }\n"
+            "  chain lb_forward {\n    type filter hook forward priority filter - 1; "
+            "policy accept;\n    jump lb_observe\n  }\n")
+
+
+def _value(address: str, port: int) -> bytes:
+    """A map's data as nf_tables holds it: an IPv4 address, then a port in network order
+    padded to 32 bits (each part of a concatenation takes whole registers)."""
+    data = socket.inet_aton(address)
+    return data + struct.pack(">H", port) + b"\0\0" if port else data
 
 
 def _q(name: str) -> str:
@@ -106,9 +300,16 @@ def _q(name: str) -> str:
 
 
 def render(table: str, bridges: list[BridgeRules], ports: list[PortRule],
-           services: list[ServiceRules] | None = None) -> str:
-    """The complete ``nft -f`` script that replaces ``table`` (pure, unit-tested)."""
-    vip_jumps, service_ports, service_chains = _service_chains(services or [])
+           services: list[ServiceRules] | None = None, *,
+           weights: Mapping[str, Mapping[str, float]] | None = None,
+           observe_group: int = 0) -> str:
+    """The complete ``nft -f`` script that replaces ``table`` (pure, unit-tested).
+    ``weights``: service ID → backend ID → weight (1 when absent); ``observe_group``: the
+    NFLOG group of the load balancer watching the backends (0: none)."""
+    vip_jumps, service_ports, service_chains = _service_chains(services or [], weights)
+    service_chains += _affinity(services or [])
+    service_chains += _observer(observe_group, [
+        a for svc in services or [] for _, addresses in svc.vips for a in addresses if a])
     fwd: list[str] = []
     names = [b.bridge for b in bridges]
     for b in bridges:
@@ -138,6 +339,8 @@ def render(table: str, bridges: list[BridgeRules], ports: list[PortRule],
     post: list[str] = []
     for b in bridges:
         br = _q(b.bridge)
+        if b.snat_to:
+            post.append(f"oifname {br} meta nfproto ipv4 ct status dnat snat ip to {b.snat_to}")
         post.append(f"oifname {br} ip saddr 127.0.0.0/8 ct status dnat masquerade")
         for subnet in b.subnets4:
             post.append(f"oifname {br} ip saddr {subnet} ct status dnat masquerade")
@@ -206,14 +409,58 @@ class Firewall:
 
     def __init__(self, tag: str) -> None:
         self.table = "minke_" + "".join(c if c.isalnum() or c == "_" else "_" for c in tag)
+        # The load balancer's current weights (service ID → backend ID → weight), kept here
+        # so that a rebuild of the table renders them, and its NFLOG group (0: none).
+        self.weights: dict[str, dict[str, float]] = {}
+        self.observe_group = 0
+        self._services: dict[str, ServiceRules] = {}  # as last applied
+        self._elements = ElementWriter()
 
     def apply(self, bridges: list[BridgeRules], ports: list[PortRule],
               services: list[ServiceRules] | None = None) -> None:
         """Replace the table's rules atomically; with no bridges the table is deleted."""
         if not bridges:
             self.delete()
+            self._services = {}
             return
-        _nft("-f", "-", script=render(self.table, bridges, ports, services))
+        _nft("-f", "-", script=render(self.table, bridges, ports, services,
+                                      weights=self.weights,
+                                      observe_group=self.observe_group))
+        self._services = {svc.id: svc for svc in services or []}
+
+    def set_weights(self, changes: Mapping[str, Mapping[str, float]],
+                    flush_affinity: Mapping[str, tuple[str, ...]] | None = None) -> bool:
+        """Give services' backends new weights in place: the elements of their maps
+        replaced (and, for a service in ``flush_affinity`` with backends named there, its
+        recorded affinities forgotten) in one nf_tables transaction sent over netlink
+        (``nftnetlink``); no table rebuild, and no verdicts, so the kernel has no chain
+        graph to validate. Remembered for the next ``apply``. False when none of the
+        services is in the table as last applied (nothing to do)."""
+        updates: list[list[Replace]] = []
+        for service_id, weights in changes.items():
+            self.weights[service_id] = dict(weights)
+            svc = self._services.get(service_id)
+            if svc is None or not svc.backends():
+                continue
+            group = [Replace(name, tuple((slot, _value(address, port))
+                                         for slot, address, port in elements))
+                     for name, elements in map_elements(svc, weights).items()]
+            if svc.affinity and (flush_affinity or {}).get(service_id):
+                group.append(Replace(svc.affinity_map))
+            updates.append(group)
+        if not updates:
+            return False
+        try:
+            self._elements.replace(self.table, updates)
+        except OSError as exc:
+            raise InternalError(f"updating the weights in table {self.table}: {exc}") \
+                from None
+        return True
+
+    def forget_weights(self, keep: set[str]) -> None:
+        """Drop the remembered weights of services not in ``keep``."""
+        for service_id in [s for s in self.weights if s not in keep]:
+            del self.weights[service_id]
 
     def delete(self) -> None:
         _nft("delete", "table", "inet", self.table, check=False)

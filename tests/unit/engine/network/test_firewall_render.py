@@ -70,12 +70,14 @@ def test_service_vips_and_ingress_ports_round_robin() -> None:
         ServiceRules("svc3svc3svc3svc3", vips=(("10.1.0.252", ("10.1.0.9",)),)),
     ])
     assert "ip daddr 10.1.0.254 jump svc_svc1svc1svc1" in text
-    assert ("ip daddr 10.1.0.254 dnat ip to numgen inc mod 2 map "
-            "{ 0 : 10.1.0.2, 1 : 10.1.0.3 }") in text
-    assert ("tcp dport 8080 dnat ip to numgen inc mod 2 map "
-            "{ 0 : 10.1.0.2 . 80, 1 : 10.1.0.3 . 80 }") in text
-    assert "ip daddr 10.1.0.253 reject" in text  # no ready task: refused, not black-holed
-    assert "ip daddr 10.1.0.252 dnat ip to 10.1.0.9" in text
+    assert "meta nfproto ipv4 tcp dport 8080 jump svc_svc1svc1svc1" in text
+    # Round robin over 64 slots of data maps, alternating between the two backends.
+    assert "ip daddr 10.1.0.254 dnat ip to numgen inc mod 64 map @svca_svc1svc1svc1_0" in text
+    assert "elements = { 0 : 10.1.0.2, 1 : 10.1.0.3, 2 : 10.1.0.2," in text
+    assert "tcp dport 8080 dnat ip to numgen inc mod 64 map @svcp_svc1svc1svc1_0" in text
+    assert "elements = { 0 : 10.1.0.2 . 80, 1 : 10.1.0.3 . 80," in text
+    assert "chain svc_svc2svc2svc2 {\n    reject" in text  # no ready task: refused
+    assert "0 : 10.1.0.9, 1 : 10.1.0.9" in text
     assert text.count("jump services") == 2  # prerouting (tasks) and output (the host)
     if shutil.which("nft"):
         proc = subprocess.run(["nft", "-c", "-f", "-"], input=text, text=True,
