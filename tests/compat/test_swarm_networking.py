@@ -251,7 +251,16 @@ def test_published_ports(client: docker.DockerClient, daemon: Daemon) -> None:
     box = running(client, "hostmode")[0]
     assert box["Ports"][0]["PublicPort"] == 18433, box["Ports"]
     assert http_get(18433) == client.containers.get(box["Id"]).attrs["Config"]["Hostname"]
-    cli(daemon, "service", "rm", "pub", "other", "hostmode")
+    # a port published later: the tasks are redeployed onto the ingress network (SwarmKit's
+    # IsTaskDirty compares the endpoint too) and the port answers
+    cli(daemon, "service", "create", "-d", "--name", "late", "--stop-grace-period", GRACE,
+        "busybox", *HTTPD)
+    wait_for("late running", lambda: converged(client, "late", 1))
+    first = running(client, "late")[0]["Id"]
+    cli(daemon, "service", "update", "-d", "--publish-add", "18434:80", "late")
+    wait_for("the late port answers", lambda: answers(18434))
+    assert running(client, "late")[0]["Id"] != first
+    cli(daemon, "service", "rm", "pub", "other", "hostmode", "late")
     wait_for("ports closed", lambda: not running(client, "pub"))
     with pytest.raises(OSError):
         http_get(18431)

@@ -88,8 +88,11 @@ def test_replicated_service_runs_scales_and_is_removed(client: docker.DockerClie
     assert [s.id for s in client.services.list(filters={"label": "tier=front"})] == [service.id]
     assert client.services.list(filters={"label": "tier=back"}) == []
 
+    # docker-py sends the task template back with SwarmKit's defaults and zero values
+    # filled in: that is the same spec, and the running tasks stay.
     service.scale(5)
     wait_for("5 running tasks", lambda: converged(client, service, 5))
+    assert set(tasks) <= {t["ID"] for t in running_tasks(service)}
     service.reload()
     service.scale(1)
     wait_for("1 running task", lambda: converged(client, service, 1))

@@ -113,6 +113,8 @@ VERBS: dict[str, Verb] = {
     "swarm-unlock-key": Verb("swarm", "Manage the unlock key", "[OPTIONS]"),
     "swarm-unlock": Verb("swarm", "Unlock swarm", ""),
     "swarm-inspect": Verb("swarm", "Display detailed information on the swarm", "[OPTIONS]"),
+    "swarm-migrate-store": Verb("swarm", "Move the swarm's state from SQLite to etcd, "
+                                "services running", "[OPTIONS] --to etcd://HOST:PORT,..."),
     "secret-create": Verb("secret", "Create a secret from a file or STDIN as content",
                           "[OPTIONS] SECRET [file|-]"),
     "secret-ls": Verb("secret", "List secrets", "[OPTIONS]"),
@@ -142,6 +144,10 @@ VERBS: dict[str, Verb] = {
     "service-rm": Verb("service", "Remove one or more services", "SERVICE [SERVICE...]"),
     "service-logs": Verb("service", "Fetch the logs of a service or task",
                          "[OPTIONS] SERVICE|TASK"),
+    "service-lb": Verb("service", "Show a service's load balancing on this node (weights, "
+                       "connections, CPU, bytes/s, circuit breaker state)", "[OPTIONS] SERVICE"),
+    "job-run": Verb("job", "Run a batch job on the swarm and wait for its exit status",
+                    "[OPTIONS] IMAGE [COMMAND] [ARG...]"),
     "stack-deploy": Verb("stack", "Deploy a new stack or update an existing stack",
                          "[OPTIONS] STACK"),
     "stack-ls": Verb("stack", "List stacks", "[OPTIONS]"),
@@ -190,13 +196,16 @@ GROUPS: dict[str, tuple[str, dict[str, tuple[str, dict[str, str]]]]] = {
     }),
     "swarm": ("Manage Swarm", {
         **{name: (f"swarm-{name}", {}) for name in (
-            "init", "leave", "update", "join-token", "unlock-key", "unlock", "inspect")},
+            "init", "leave", "update", "join-token", "unlock-key", "unlock", "inspect",
+            "migrate-store")},
     }),
     "service": ("Manage Swarm services", {
         **{name: (f"service-{name}", {}) for name in (
-            "create", "ls", "ps", "inspect", "update", "rollback", "scale", "rm", "logs")},
+            "create", "ls", "ps", "inspect", "update", "rollback", "scale", "rm", "logs",
+            "lb")},
         "list": ("service-ls", {}), "remove": ("service-rm", {}),
     }),
+    "job": ("Run batch jobs on the swarm", {"run": ("job-run", {})}),
     "stack": ("Manage Swarm stacks", {
         **{name: (f"stack-{name}", {}) for name in ("deploy", "ls", "ps", "services", "rm")},
         "list": ("stack-ls", {}), "remove": ("stack-rm", {}), "up": ("stack-deploy", {}),

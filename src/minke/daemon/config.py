@@ -45,6 +45,15 @@ KEYS: dict[str, Key] = {
     "bridge": Key("bridge", str),
     "bip": Key("bip", str),
     "insecure-registries": Key("insecure_registry", list),
+    "node-generic-resources": Key("node_generic_resource", list),
+    "web": Key("web", str),
+    "web-token-file": Key("web_token_file", str),
+    "cluster-store": Key("cluster_store", str),
+    "cluster-store-cacert": Key("cluster_store_cacert", str),
+    "cluster-store-cert": Key("cluster_store_cert", str),
+    "cluster-store-key": Key("cluster_store_key", str),
+    "cluster-store-serve": Key("cluster_store_serve", bool),
+    "swarm-leader-lease": Key("swarm_leader_lease", str),
 }
 
 

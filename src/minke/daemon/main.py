@@ -24,6 +24,8 @@ from minke.daemon.wiring import build_engine
 from minke.engine.engine import EngineConfig
 from minke.engine.images.registry import RegistryConfig
 from minke.errors import MinkeError
+from minke.swarm.manager.resources import parse_node_generic
+from minke.swarm.store.settings import StoreSettings
 
 log = logging.getLogger("minked")
 
@@ -69,13 +71,42 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--insecure-registry", action="append", default=[],
                         help="registry (host[:port] or CIDR) reached over plain HTTP or "
                         "without certificate checks; 127.0.0.0/8 always is")
+    parser.add_argument("--node-generic-resource", action="append", default=[],
+                        metavar="KIND=VALUE",
+                        help="a resource this node offers swarm tasks: gpu=2 (a count) or "
+                        "gpu=GPU-UUID (one named unit; repeat the flag)")
+    parser.add_argument("--web", default=None, metavar="ADDR:PORT",
+                        help="serve the web dashboard here (off by default); a non-loopback "
+                        "address needs TLS (--tlscert/--tlskey) and --web-token-file")
+    parser.add_argument("--web-token-file", default=None, metavar="PATH",
+                        help="the token the dashboard asks for before actions (default: a "
+                        "random one in EXEC-ROOT/web.token)")
+    parser.add_argument("--cluster-store", default=None, metavar="etcd://HOST:PORT,...[/PREFIX]",
+                        help="keep the swarm's state in this etcd cluster (several managers); "
+                        "default: an SQLite file in the data root (one manager)")
+    parser.add_argument("--cluster-store-cacert", default=None,
+                        help="CA of the etcd servers (turns on TLS)")
+    parser.add_argument("--cluster-store-cert", default=None, help="client certificate for etcd")
+    parser.add_argument("--cluster-store-key", default=None, help="client key for etcd")
+    parser.add_argument("--cluster-store-serve", nargs="?", const=True, default=False,
+                        type=_flag_bool, help="run an etcd member (Debian's etcd) for the "
+                        "cluster store, its data in DATA-ROOT/etcd, on the first "
+                        "--cluster-store endpoint (default 127.0.0.1:2379)")
+    parser.add_argument("--swarm-leader-lease", default=None, metavar="DURATION",
+                        help="leader lease of the managers on etcd (default 2s): a new "
+                        "leader is elected this long after the leader stops")
     try:
         args = daemon_config.parse(parser, argv)
+        args.store_settings = StoreSettings.parse(
+            args.cluster_store, cacert=args.cluster_store_cacert, cert=args.cluster_store_cert,
+            key=args.cluster_store_key, serve=args.cluster_store_serve,
+            leader_lease=args.swarm_leader_lease)
         args.listen, args.tls_settings = listeners.resolve(
             args.host, args.tls, args.tlsverify, args.tlscacert, args.tlscert, args.tlskey)
         # Certificates are read now, so that a missing file stops minked before it starts.
         args.tls_context = (listeners.server_context(args.tls_settings)
                             if args.tls_settings else None)
+        args.generic_resources = parse_node_generic(args.node_generic_resource)
     except MinkeError as exc:
         sys.exit(f"minked: {exc}")
     return args
@@ -95,13 +126,24 @@ async def serve(args: argparse.Namespace) -> None:
         data_root=Path(args.data_root), exec_root=Path(args.exec_root),
         cgroup_parent=args.cgroup_parent, bridge=args.bridge, bip=args.bip,
     )
-    engine = build_engine(config, runtime=args.default_runtime)
+    web_config = None
+    if args.web:
+        from minke import web as dashboard  # only a daemon that serves it loads it
+
+        web_config = dashboard.resolve(args.web, token_file=args.web_token_file,
+                                       tls=args.tls_settings, exec_root=Path(args.exec_root))
+    hosted = args.store_settings.server(config.data_root)  # --cluster-store-serve
+    if hosted is not None:
+        await asyncio.to_thread(hosted.start)
+    engine = build_engine(config, runtime=args.default_runtime, store=args.store_settings,
+                          generic_resources=args.generic_resources)
     engine.images.registries = RegistryConfig(insecure=args.insecure_registry)
     await engine.start()
     app = make_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
     await runner.setup()
     await listeners.start(runner, args.listen, args.tls_context, group=args.group)
+    web_runner = await dashboard.start(engine, web_config) if web_config else None
     if args.pidfile:
         Path(args.pidfile).write_text(str(os.getpid()))
     stop = asyncio.Event()
@@ -110,8 +152,12 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down; containers keep running")
+    if web_runner is not None:
+        await web_runner.cleanup()
     await runner.cleanup()
     await engine.close()
+    if hosted is not None:
+        await asyncio.to_thread(hosted.stop)
     if args.pidfile:
         Path(args.pidfile).unlink(missing_ok=True)
 

@@ -14,7 +14,7 @@ import base64
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -35,6 +35,8 @@ class LocalState:
     data_path_addr: str
     data_key: str = ""  # base64 of the DEK when not autolocked
     wrapped_data_key: str = ""  # the DEK wrapped by the unlock key when autolocked
+    role: str = "manager"  # "worker" for a node that joined with the worker token
+    managers: list[str] = field(default_factory=list)  # host:port of the managers it knows
 
     @property
     def locked_at_rest(self) -> bool:
@@ -83,6 +85,22 @@ class LocalStore:
         _write(certs / "swarm-root-ca.crt", root_ca)
         _write(certs / "swarm-node.crt", cert)
         _write(certs / "swarm-node.key", encrypted)
+
+    def load_certificates(self, data_key: DataKey) -> tuple[bytes, bytes, bytes]:
+        """(root CA, node certificate, node key in the clear) as ``save_certificates``
+        wrote them."""
+        certs = self.root / CERT_DIR
+        try:
+            root, cert = (certs / "swarm-root-ca.crt").read_bytes(), \
+                (certs / "swarm-node.crt").read_bytes()
+            key = serialization.load_pem_private_key((certs / "swarm-node.key").read_bytes(),
+                                                     password=data_key.key)
+        except (OSError, ValueError) as exc:
+            raise errors.InternalError(f"{certs}: unreadable node certificate: {exc}") \
+                from exc
+        return root, cert, key.private_bytes(serialization.Encoding.PEM,
+                                             serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption())
 
     def store_path(self) -> Path:
         return self.root / "store.db"

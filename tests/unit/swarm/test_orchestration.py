@@ -241,9 +241,12 @@ async def test_scheduler_max_replicas_and_drained_node(tmp_path: Path) -> None:
     await store.update(drain)
     await c.services.create(spec("d"))
     await c.settle()
-    [task] = [x for x in await c.tasks() if x["Slot"] == 1 and x["Status"]["State"] == t.PENDING
-              and "available" in x["Status"].get("Err", "")]
-    assert task["Status"]["Err"] == "no suitable node (1 node not available for new tasks)"
+    # Both the new service's task and the one drain moved off the node wait for a node.
+    waiting = [x for x in await c.tasks() if x["Slot"] == 1 and x["Status"]["State"] == t.PENDING
+               and "available" in x["Status"].get("Err", "")]
+    assert len(waiting) == 2
+    assert {x["Status"]["Err"] for x in waiting} == {
+        "no suitable node (1 node not available for new tasks)"}
 
 
 @pytest.mark.parametrize("order", ["stop-first", "start-first"])

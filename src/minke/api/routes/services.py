@@ -9,6 +9,7 @@ from aiohttp import web
 
 from minke import errors
 from minke.api import params
+from minke.api.keys import engine
 from minke.api.routes.swarm import cluster, version_param
 from minke.api.routing import Routes
 from minke.swarm.manager.services import ServiceControl
@@ -41,8 +42,15 @@ async def list_services(request: web.Request) -> web.Response:
 
 @routes.get("/services/{id}")
 async def inspect(request: web.Request) -> web.Response:
-    return web.json_response(await services(request).get(
-        request.match_info["id"], insert_defaults=params.qbool(request, "insertDefaults")))
+    service = await services(request).get(
+        request.match_info["id"], insert_defaults=params.qbool(request, "insertDefaults"))
+    # minke's extension: this node's load balancing of the service (docs/load-balancing.md);
+    # Docker clients ignore a field they do not know.
+    balancing = engine(request).networks.swarm
+    status = balancing.balancer.status(service["ID"]) if balancing is not None else None
+    if status is not None:
+        service["LoadBalancer"] = status
+    return web.json_response(service)
 
 
 @routes.post("/services/{id}/update")

@@ -10,7 +10,7 @@ from minke import errors
 from minke.api import params
 from minke.api.keys import engine
 from minke.api.routing import Routes
-from minke.swarm.cluster import ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM, SwarmCluster
+from minke.swarm.cluster import NOT_A_MANAGER, NOT_IN_SWARM, SwarmCluster
 
 routes = Routes()
 
@@ -42,13 +42,8 @@ async def init(request: web.Request) -> web.Response:
 @routes.post("/swarm/join")
 async def join(request: web.Request) -> web.Response:
     body = await params.json_body(request)
-    swarm = cluster(request)
-    if swarm.status != "inactive":
-        raise errors.Unavailable(ALREADY_IN_SWARM)
-    if not body.get("RemoteAddrs"):
-        raise errors.InvalidParameter("at least 1 RemoteAddr is required to join")
-    raise errors.NotSupported("joining a swarm is not supported by minke yet: this node can "
-                              'only start one with "docker swarm init"')
+    await cluster(request).join(body)
+    return web.Response(status=200)
 
 
 @routes.get("/swarm")
@@ -91,6 +86,16 @@ async def unlock(request: web.Request) -> web.Response:
         raise errors.InvalidParameter("invalid UnlockKey: a string is expected")
     await cluster(request).unlock(key)
     return web.Response(status=200)
+
+
+@routes.post("/swarm/store")
+async def migrate_store(request: web.Request) -> web.Response:
+    """minke's own: move the swarm's state from SQLite to etcd while services keep running
+    (``minke swarm migrate-store``; ``swarm/storemigration.py``)."""
+    from minke.swarm.storemigration import migrate
+
+    body = await params.json_body(request)
+    return web.json_response(await migrate(cluster(request), body))
 
 
 # Services and tasks: routes/services.py; secrets and configs: routes/secrets.py.

@@ -1,6 +1,7 @@
 """``minke service create|ls|ps|inspect|scale|update|rollback|rm``: docker's flags (the
-ones users reach for), tables and texts. ``create``, ``update``, ``scale`` and
-``rollback`` wait, as docker's do without ``-d``, until the service has converged."""
+ones users reach for), tables and texts; ``minke service lb`` (minke's: load balancing).
+``create``, ``update``, ``scale`` and ``rollback`` wait, as docker's do without ``-d``, until
+the service has converged."""
 
 from __future__ import annotations
 
@@ -72,6 +73,9 @@ def _add_spec_options(p: argparse.ArgumentParser, *, create: bool) -> None:
     for kind in ("limit", "reserve"):
         p.add_argument(f"--{kind}-cpu", metavar="decimal", help="CPUs")
         p.add_argument(f"--{kind}-memory", metavar="bytes", help="Memory")
+    p.add_argument("--lb-strategy", metavar="string",
+                   help="Load-balancing strategy (round-robin, random, least-connections, "
+                   "cpu, network, source-hash): the label com.minke.lb.strategy")
     p.add_argument("--restart-condition", metavar="string",
                    help='Restart when condition is met ("none", "on-failure", "any")')
     p.add_argument("--restart-delay", metavar="duration", help="Delay between restart attempts")
@@ -109,6 +113,8 @@ def _add_spec_options(p: argparse.ArgumentParser, *, create: bool) -> None:
                        help="Attach a filesystem mount to the service")
         p.add_argument("--placement-pref", metavar="pref", action="append", default=[],
                        help="Add a placement preference")
+        p.add_argument("--generic-resource", metavar="list", action="append", default=[],
+                       help="User defined resources (e.g. gpu=1), reserved by each task")
         p.add_argument("image", metavar="IMAGE")
         p.add_argument("command", metavar="COMMAND", nargs=argparse.REMAINDER)
     else:
@@ -126,6 +132,10 @@ def _add_spec_options(p: argparse.ArgumentParser, *, create: bool) -> None:
         p.add_argument("--constraint-rm", metavar="list", action="append", default=[],
                        help="Remove a constraint")
         p.add_argument("--args", metavar="command", help="Service command args")
+        p.add_argument("--generic-resource-add", metavar="list", action="append", default=[],
+                       help="Add a Generic resource")
+        p.add_argument("--generic-resource-rm", metavar="list", action="append", default=[],
+                       help="Remove a Generic resource")
         p.add_argument("--force", action="store_true",
                        help="Force update even if no changes require it")
         p.add_argument("service", metavar="SERVICE")
@@ -133,6 +143,9 @@ def _add_spec_options(p: argparse.ArgumentParser, *, create: bool) -> None:
 
 def _apply(spec: dict[str, Any], args: argparse.Namespace) -> None:
     """Lay the flags given over ``spec`` (a ``ServiceSpec``)."""
+    if args.lb_strategy:
+        spec["Labels"] = {**(spec.get("Labels") or {}),
+                          "com.minke.lb.strategy": args.lb_strategy}
     template = spec.setdefault("TaskTemplate", {})
     container = template.setdefault("ContainerSpec", {})
     if args.replicas is not None:
@@ -181,6 +194,21 @@ def _apply(spec: dict[str, Any], args: argparse.Namespace) -> None:
             spec[key] = config
 
 
+def generic_resources(values: list[str]) -> list[dict[str, Any]]:
+    """``--generic-resource gpu=1`` as the ``GenericResources`` a task reserves: counts
+    only, as docker's CLI refuses named ones for a service."""
+    out = []
+    for value in values:
+        kind, sep, count = value.partition("=")
+        if not sep or not kind or not count.strip().isdigit():
+            raise CLIError(f'invalid argument "{value}" for "--generic-resource" flag: '
+                           "invalid generic resource specification: expected KIND=COUNT "
+                           "(Named Generic Resources are not supported for service create "
+                           "or update)", 125)
+        out.append({"DiscreteResourceSpec": {"Kind": kind.strip(), "Value": int(count)}})
+    return out
+
+
 def _env_list(env: list[str]) -> list[str]:
     import os
 
@@ -207,9 +235,10 @@ def do_service_create(ctx: Context, args: argparse.Namespace) -> int:
     if args.mode == "replicated":
         mode["Replicated"]["Replicas"] = 1
     elif args.mode == "replicated-job":
-        total = 1 if args.replicas is None else args.replicas
-        mode["ReplicatedJob"] = {"MaxConcurrent": args.max_concurrent or total,
-                                 "TotalCompletions": total}
+        # As docker's CLI: without --replicas the daemon completes MaxConcurrent tasks.
+        mode["ReplicatedJob"] = {"MaxConcurrent": args.max_concurrent or args.replicas or 1}
+        if args.replicas is not None:
+            mode["ReplicatedJob"]["TotalCompletions"] = args.replicas
     container: dict[str, Any] = {"Image": args.image}
     if args.command:
         container["Args"] = args.command
@@ -239,6 +268,9 @@ def do_service_create(ctx: Context, args: argparse.Namespace) -> int:
         spec["TaskTemplate"].setdefault("Placement", {}).setdefault("Preferences", []).append(
             {"Spread": {"SpreadDescriptor": descriptor}})
     _apply(spec, args)
+    if args.generic_resource:
+        spec["TaskTemplate"].setdefault("Resources", {}).setdefault("Reservations", {})[
+            "GenericResources"] = generic_resources(args.generic_resource)
     created = ctx.client.post("/services/create", body=spec)
     for warning in created.get("Warnings") or []:
         ctx.stderr.write(warning + "\n")
@@ -377,6 +409,53 @@ def do_service_inspect(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+LB_FORMAT = ("table {{.Task}}\t{{.Address}}\t{{.State}}\t{{.Weight}}\t{{.Connections}}\t"
+             "{{.CPU}}\t{{.Bytes}}\t{{.Connects}}\t{{.Failures}}")
+LB_TITLES = {"Task": "TASK", "Address": "ADDRESS", "State": "STATE", "Weight": "WEIGHT",
+             "Connections": "CONNECTIONS", "CPU": "CPU", "Bytes": "BYTES/S",
+             "Connects": "CONNECTS", "Failures": "FAILURES"}
+
+
+def configure_service_lb(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-w", "--watch", action="store_true",
+                   help="Show it again every second until interrupted")
+    p.add_argument("--format", metavar="string", help="Format output using a template")
+    p.add_argument("service", metavar="SERVICE")
+
+
+def do_service_lb(ctx: Context, args: argparse.Namespace) -> int:
+    """The ``LoadBalancer`` of ``service inspect``, as a table: per backend its weight,
+    live connections, CPU (cores), bytes/s and circuit-breaker state on this node."""
+    while True:
+        service = ctx.client.get(f"/services/{quote_name(args.service)}")
+        balancing = service.get("LoadBalancer")
+        if balancing is None:
+            raise CLIError(f"service {args.service} is not balanced on this node (no VIP "
+                           "or published port, or no swarm networking here)")
+        if not args.format:
+            ctx.stdout.write(f"strategy {balancing['Strategy']}, period "
+                             f"{balancing['Period']:g}s, circuit breaker "
+                             f"{balancing['Breaker']}\n")
+        rows = []
+        for backend in balancing["Backends"]:
+            state = backend["State"]
+            if backend.get("EjectedUntil"):
+                state += f" until {backend['EjectedUntil'][11:19]}"
+            rows.append(Row({"Task": backend["TaskID"][:12],
+                             "Address": ",".join(backend["Addresses"]), "State": state,
+                             "Weight": f"{backend['Weight'] * 100:.1f}%",
+                             "Connections": backend["Connections"],
+                             "CPU": f"{backend['CPU']:.2f}",
+                             "Bytes": backend["BytesPerSecond"],
+                             "Connects": backend["ConnectSuccesses"],
+                             "Failures": backend["ConnectFailures"]}))
+        render_list(ctx.stdout, rows, args.format, default=LB_FORMAT, titles=LB_TITLES)
+        if not args.watch:
+            return 0
+        ctx.stdout.flush()
+        time.sleep(1)
+
+
 def _update(ctx: Context, ref: str, change: Any, *, rollback: bool = False) -> str:
     service = ctx.client.get(f"/services/{quote_name(ref)}")
     spec = service["Spec"]
@@ -421,6 +500,15 @@ def do_service_update(ctx: Context, args: argparse.Namespace) -> int:
             kept = [c for c in placement.get("Constraints") or []
                     if c not in args.constraint_rm]
             placement["Constraints"] = kept + args.constraint_add
+        if args.generic_resource_add or args.generic_resource_rm:
+            reserved = template.setdefault("Resources", {}).setdefault("Reservations", {})
+            added = generic_resources(args.generic_resource_add)
+            gone = {k.partition("=")[0] for k in args.generic_resource_rm} | {
+                g["DiscreteResourceSpec"]["Kind"] for g in added}
+            reserved["GenericResources"] = [
+                g for g in reserved.get("GenericResources") or []
+                if (g.get("DiscreteResourceSpec") or g.get("NamedResourceSpec") or {}).get(
+                    "Kind") not in gone] + added
         if args.force:
             template["ForceUpdate"] = (template.get("ForceUpdate") or 0) + 1
         _apply(spec, args)

@@ -230,6 +230,23 @@ def do_swarm_unlock(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def configure_swarm_migrate_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--to", required=True, metavar="etcd://HOST:PORT,...[/PREFIX]",
+                   help="the etcd cluster (and key prefix) to move the state to")
+    p.add_argument("--cacert", metavar="path", help="CA of the etcd servers (TLS)")
+    p.add_argument("--cert", metavar="path", help="client certificate for etcd")
+    p.add_argument("--key", metavar="path", help="client key for etcd")
+
+
+def do_swarm_migrate_store(ctx: Context, args: argparse.Namespace) -> int:
+    body = {"To": args.to, "CACert": args.cacert, "Cert": args.cert, "Key": args.key}
+    moved = ctx.client.json("POST", "/swarm/store",
+                            body={k: v for k, v in body.items() if v is not None})
+    ctx.stdout.write(f"Moved {moved['Objects']} objects to {moved['Store']}; this manager now "
+                     "uses it (and will after a restart).\n")
+    return 0
+
+
 def configure_swarm_inspect(p: argparse.ArgumentParser) -> None:
     p.add_argument("-f", "--format", metavar="string", help="Format output using a template")
 

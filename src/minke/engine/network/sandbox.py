@@ -25,6 +25,7 @@ from minke.engine.network.driver import BRIDGED, Endpoint
 from minke.engine.network.firewall import PortRule
 from minke.engine.network.names import NO_DISCOVERY, NameView
 from minke.engine.network.nspool import NamespacePool
+from minke.engine.network.vxlan import endpoint_mac
 from minke.errors import Conflict, Forbidden, InvalidParameter, MinkeError, NotFound
 
 if TYPE_CHECKING:
@@ -49,12 +50,11 @@ def _mode(record: Record) -> str:
 
 
 def _mac(ipv4: str) -> str:
-    """Docker's MAC for an IPv4 endpoint: 02:42 and the address's four bytes."""
+    """Docker's MAC for an IPv4 endpoint: 02:42 and the address's four bytes (what other
+    nodes of an overlay network derive from the address alone); random without one."""
     if ipv4:
-        raw = ipaddress.IPv4Address(ipv4.split("/")[0]).packed
-    else:
-        raw = os.urandom(4)
-    return "02:42:" + ":".join(f"{b:02x}" for b in raw)
+        return endpoint_mac(ipv4)
+    return "02:42:" + ":".join(f"{b:02x}" for b in os.urandom(4))
 
 
 class NetworkExtension(ContainerExtension):
@@ -222,6 +222,12 @@ class NetworkExtension(ContainerExtension):
         used: set[Any] = set()
         for other in self.service.endpoints_of(network_id=doc["Id"]):
             used |= {ipaddress.ip_address(c.split("/")[0]) for c in (other.ipv4, other.ipv6) if c}
+        if doc.get("Scope") == "swarm" and self.service.swarm is not None and \
+                not requested.get("IPv4Address"):
+            # A container the swarm did not place (attachable network): not on an address
+            # the cluster gave a task, node or VIP elsewhere.
+            used |= {ipaddress.ip_address(a)
+                     for a in self.service.swarm.addresses_in_use(doc["Id"])}
         v4 = v6 = ""
         gw4 = gw6 = ""
         for subnet in self.service.subnets(doc):

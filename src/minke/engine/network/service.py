@@ -433,10 +433,18 @@ class NetworkService:
                     subnets6=tuple(str(s.subnet) for s in subnets if s.version == 6),
                     internal=bool(doc.get("Internal")),
                     masquerade=_truthy(options.get(OPT_MASQ)),
-                    icc=_truthy(options.get(OPT_ICC))))
+                    icc=_truthy(options.get(OPT_ICC)),
+                    snat_to=self.overlay_driver.address(doc["Id"])))
             ports = [rule for rules in self.port_rules.values() for rule in rules]
             await asyncio.to_thread(self.firewall.apply, bridges, ports,
                                     list(self.service_rules.values()))
+
+    async def set_lb_weights(self, changes: dict[str, dict[str, float]],
+                             flush_affinity: dict[str, tuple[str, ...]] | None = None) -> None:
+        """The load balancer's new weights, written in place (``Firewall.set_weights``),
+        never interleaved with a rebuild of the table."""
+        async with self._fw_lock:
+            await asyncio.to_thread(self.firewall.set_weights, changes, flush_affinity)
 
 
 def network_info(doc: Record) -> NetworkInfo:

@@ -27,7 +27,9 @@ from minke.swarm import taskfiles
 from minke.swarm.agent.networks import SwarmNetworks
 from minke.swarm.ca import DataKey
 from minke.swarm.manager import tasks as t
+from minke.swarm.manager.resources import task_env
 from minke.swarm.manager.secrets import task_payloads
+from minke.swarm.network.allocator import attachment_addresses, needs_attachments
 from minke.swarm.store import Obj, Store, Tx
 
 if TYPE_CHECKING:
@@ -51,7 +53,8 @@ class TaskExecutor:
         self._exits: dict[str, int] = {}  # task ID → exit code of its container's last die
         self._watch: asyncio.Task[None] | None = None
         self._stopped = False
-        self.networks = SwarmNetworks(engine, store)  # the tasks' networks and balancing
+        # the tasks' networks and balancing, and the overlay data path of this node
+        self.networks = SwarmNetworks(engine, store, node_id)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -153,7 +156,9 @@ class TaskExecutor:
                 await self._report(task_id, t.FAILED, "started",
                                    f"task: non-zero exit ({code})", exit_code=code)
                 return
-            if t.wants_run(task):
+            # A task joining swarm networks starts once the allocator gave it its
+            # addresses (its update wakes this task again).
+            if t.wants_run(task) and not needs_attachments(task, service):
                 await self._launch(task, service, node)
             return
         if running:
@@ -200,6 +205,8 @@ class TaskExecutor:
         name = t.container_name(service_name, task)
         files_dir = task_files_dir(self.engine, task_id)
         try:
+            await self.networks.ensure_local(
+                list((config.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}))
             config["HostConfig"]["Mounts"] += await self._task_files(task, files_dir)
             try:
                 record = await self.engine.containers.create(config, name=name)
@@ -335,7 +342,7 @@ def container_config(task: Obj, service: Obj | None, node: Obj | None,
         "Image": spec["Image"],
         "Labels": labels,
         "Hostname": expand(spec.get("Hostname") or ""),
-        "Env": [expand(e) for e in spec.get("Env") or []],
+        "Env": [expand(e) for e in spec.get("Env") or []] + task_env(task),
         "User": spec.get("User") or "",
         "WorkingDir": spec.get("Dir") or "",
         "Tty": bool(spec.get("TTY")),
@@ -352,14 +359,15 @@ def container_config(task: Obj, service: Obj | None, node: Obj | None,
         config["StopTimeout"] = spec["StopGracePeriod"] // SECOND
     if spec.get("Healthcheck"):
         config["Healthcheck"] = spec["Healthcheck"]
-    _attach(config, service)
+    _attach(config, service, attachment_addresses(task))
     return config
 
 
-def _attach(config: Obj, service: Obj | None) -> None:
+def _attach(config: Obj, service: Obj | None, addresses: dict[str, str]) -> None:
     """The task's networks (the ingress network first when it publishes ingress ports, then
-    the service's, with their aliases) and its host-mode ports, as dockerd's executor sets
-    them; none: the engine's default network."""
+    the service's, with their aliases, at the ``addresses`` the allocator gave the task)
+    and its host-mode ports, as dockerd's executor sets them; none: the engine's default
+    network."""
     if service is None:
         return
     spec, endpoint = service["Spec"], service.get("Endpoint") or {}
@@ -370,6 +378,9 @@ def _attach(config: Obj, service: Obj | None) -> None:
                if v["NetworkID"] not in attached]
     if any(p["PublishMode"] == "ingress" for p in ports) and ingress:
         attached = {ingress[0]: {}, **attached}
+    for network_id, settings in attached.items():
+        if addresses.get(network_id):
+            settings["IPAMConfig"] = {"IPv4Address": addresses[network_id]}
     if attached:
         config["HostConfig"]["NetworkMode"] = next(iter(attached))
         config["NetworkingConfig"] = {"EndpointsConfig": attached}

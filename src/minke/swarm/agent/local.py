@@ -25,8 +25,10 @@ NODE_LABEL = "com.docker.swarm.node.id"
 
 
 class LocalAgent:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, generic_resources: list[dict[str, Any]] | None = None
+                 ) -> None:
         self.engine = engine
+        self.generic_resources = generic_resources or []  # --node-generic-resource
 
     async def describe(self) -> dict[str, Any]:
         """From the Engine's ``/info``, as dockerd's executor builds it from its own."""
@@ -37,11 +39,14 @@ class LocalAgent:
         engine: dict[str, Any] = {"EngineVersion": info["ServerVersion"], "Plugins": plugins}
         if info.get("Labels"):
             engine["Labels"] = dict(label.split("=", 1) for label in info["Labels"])
+        resources: dict[str, Any] = {"NanoCPUs": info["NCPU"] * 1_000_000_000,
+                                     "MemoryBytes": info["MemTotal"]}
+        if self.generic_resources:
+            resources["GenericResources"] = self.generic_resources
         return {
             "Hostname": info["Name"],
             "Platform": {"Architecture": info["Architecture"], "OS": info["OSType"]},
-            "Resources": {"NanoCPUs": info["NCPU"] * 1_000_000_000,
-                          "MemoryBytes": info["MemTotal"]},
+            "Resources": resources,
             "Engine": engine,
         }
 

@@ -5,7 +5,11 @@ the data path of its endpoint: VIP balancing and ingress ports in nftables
 (``firewall.ServiceRules``) and its names in the embedded DNS.
 
 A task is a backend while it is RUNNING, wanted running, not being taken out and its
-container not starting or unhealthy by its health check. The rules are recomputed from the
+container not starting or unhealthy by its health check; a task on another node (a
+multi-node swarm) while its node is not down and its agent reports it RUNNING (which it does
+once healthy), at the address the allocator gave it. On such a node the overlay networks
+also carry VXLAN peers and this node's load-balancer address (``minke.swarm.network.mesh``),
+programmed before the firewall that source-NATs to it. The rules are recomputed from the
 store and the local endpoints whenever a service, task or network changes or a task's
 container starts, dies or changes health, and replace the firewall table in one
 transaction. ``take_out`` is the executor's: a task about to be stopped leaves the rules
@@ -18,7 +22,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from minke import errors
@@ -26,9 +30,20 @@ from minke.engine.network import ipam
 from minke.engine.network.dns import Answer
 from minke.engine.network.firewall import ServiceRules
 from minke.swarm.ids import new_id
+from minke.swarm.lb import policy as lb_policy
+from minke.swarm.lb.controller import Balancer, ServiceInfo, aligned
 from minke.swarm.manager import tasks as t
 from minke.swarm.manager.controlapi import rpc_error
 from minke.swarm.manager.endpoints import INGRESS_NAME, network_in_use
+from minke.swarm.network.allocation import (
+    VNI_OPTION,
+    allocate_vni,
+    check_options,
+    node_addresses,
+    used_addresses,
+)
+from minke.swarm.network.allocator import attachment_addresses
+from minke.swarm.network.mesh import OverlayState, node_data_address, plan
 from minke.swarm.store import NameConflict, Obj, Store, Tx
 
 if TYPE_CHECKING:
@@ -38,6 +53,7 @@ log = logging.getLogger(__name__)
 
 INGRESS_SUBNET = "10.0.0.0/24"  # Docker's default, unless it clashes with this host
 SERVICE_LABEL = "com.docker.swarm.service.id"
+TAKE_OUT_GRACE = 0.2  # s for the other nodes to apply a task's removal from balancing
 
 
 def network_object(network_id: str, body: Obj, subnets: list[ipam.Subnet], *,
@@ -76,25 +92,32 @@ async def forget(networks: Any) -> None:
 class SwarmNetworks:
     """Swarm networks and service balancing of this node while its swarm is active."""
 
-    def __init__(self, engine: Engine, store: Store) -> None:
+    def __init__(self, engine: Engine, store: Store, node_id: str = "") -> None:
         self.engine = engine
         self.networks = engine.networks
         self.store = store
+        self.node_id = node_id  # this node: its tasks are local, the others' remote
         self.draining: set[str] = set()  # task IDs being stopped: no longer backends
+        # Weights by strategy and the circuit breaker, from what this node sees.
+        self.balancer = Balancer(engine.networks, engine.containers, engine.events.publish)
         self._wake = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._stopped = False
-        self._applied: tuple[Any, Any] | None = None
+        self._applied: tuple[Any, ...] | None = None
         self._lock = asyncio.Lock()
         self._sync_lock = asyncio.Lock()
         self._resync = False  # a removed network's endpoint left: sync before the refresh
+        self._cluster_used: dict[str, set[str]] = {}  # network id → addresses held
+        self._reprogram = False  # networks were synced: program the overlays again
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         self.networks.swarm = self
+        self._set_data_path(await self.store.view(lambda tx: tx.list("node")))
         await self._ensure_ingress()
         await self.sync_networks()
+        await self.balancer.start()  # before the rules: they log to its NFLOG group
         await self.refresh()
         index = await self.store.view(lambda tx: tx.index)
         self.engine.events.listen(self._container_event)
@@ -112,9 +135,11 @@ class SwarmNetworks:
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
         self._loops = []
+        await self.balancer.stop()
 
     async def _follow(self, since: int) -> None:
-        async for event in self.store.watch(("network", "service", "task"), since=since):
+        async for event in self.store.watch(("network", "service", "task", "node"),
+                                            since=since):
             if event.kind == "network":
                 await self.sync_networks()
             self._wake.set()
@@ -148,11 +173,15 @@ class SwarmNetworks:
         if driver != "overlay":
             raise errors.InvalidParameter(f"driver {driver!r} cannot make a swarm-scoped "
                                           "network: use overlay")
+        options = body.get("Options") or {}
+        check_options(options)
         network_id = new_id()
         subnets = await asyncio.to_thread(self.networks.plan_subnets, body, network_id)
         obj = network_object(network_id, body, subnets, ingress=ingress)
 
         def create(tx: Tx) -> None:
+            vni = allocate_vni(tx.list("network"), options.get(VNI_OPTION))
+            obj["DriverState"]["Options"] = {VNI_OPTION: str(vni)}
             try:
                 tx.create("network", obj)
             except NameConflict:
@@ -166,12 +195,19 @@ class SwarmNetworks:
 
     async def _realise(self, obj: Obj) -> Obj:
         spec = obj["Spec"]
+        options = {**(spec["DriverConfiguration"].get("Options") or {}),
+                   **((obj.get("DriverState") or {}).get("Options") or {})}
         body = {"Name": spec["Name"], "Driver": "overlay", "Labels": spec.get("Labels"),
-                "Options": spec["DriverConfiguration"].get("Options") or {},
+                "Options": options,
                 "Attachable": spec.get("Attachable"), "Internal": spec.get("Internal")}
-        return await self.networks.create_local(
+        doc = await self.networks.create_local(
             body, network_id=obj["ID"], scope="swarm", ingress=bool(spec.get("Ingress")),
             ipam_config=obj["IPAM"]["Configs"])
+        # A fresh bridge: its VXLAN port, peers and address are programmed by the next
+        # refresh, also when nothing else changed.
+        self._reprogram = True
+        self._wake.set()
+        return doc
 
     async def remove_network(self, doc: Obj, check_local: Callable[[], None]) -> None:
         """``docker network rm`` of a swarm network: out of the store unless a service uses
@@ -194,6 +230,39 @@ class SwarmNetworks:
             self._resync = True
             self._wake.set()
 
+    def _set_data_path(self, nodes: list[Obj]) -> bool:
+        """This node carries its overlay networks over VXLAN from its data-path address
+        when it has a routable one (a swarm on 127.0.0.1 stays on one node). True when
+        that changed."""
+        node = next((n for n in nodes if n["ID"] == self.node_id), None)
+        address = node_data_address(node) if node is not None else ""
+        try:
+            ip = ipaddress.ip_address(address)
+            usable = ip.version == 4 and not (ip.is_loopback or ip.is_unspecified)
+        except ValueError:
+            usable = False
+        driver = self.networks.overlay_driver
+        wanted = address if usable else ""
+        changed = driver.data_path != wanted
+        driver.data_path = wanted
+        return changed
+
+    async def _program_overlays(self, states: dict[str, OverlayState]) -> None:
+        """Each swarm network here as the cluster state says (VXLAN peers, this node's
+        load-balancer address)."""
+        driver = self.networks.overlay_driver
+        for network_id, state in states.items():
+            try:
+                doc = self.networks.get(network_id)
+            except errors.NotFound:
+                continue
+            try:
+                await asyncio.to_thread(driver.program, self.networks.info(doc),
+                                        state.address if driver.data_path else "",
+                                        list(state.peers))
+            except errors.MinkeError as exc:
+                log.error("overlay network %s: %s", doc["Name"], exc)
+
     async def _ensure_ingress(self) -> None:
         """Docker's ``ingress`` network, made once per swarm (at init): 10.0.0.0/24 unless
         that clashes with the host's routes or a network here; then one of minke's pools."""
@@ -210,12 +279,32 @@ class SwarmNetworks:
         with contextlib.suppress(errors.Conflict):
             await self.create_network(body, ingress=True)
 
+    def addresses_in_use(self, network_id: str) -> set[str]:
+        """The addresses of ``network_id`` the cluster state holds (tasks' attachments, the
+        nodes' load-balancer addresses, VIPs), as of the last refresh: the engine keeps
+        containers the swarm did not place off them."""
+        return set(self._cluster_used.get(network_id, ()))
+
+    async def ensure_local(self, network_ids: list[str]) -> None:
+        """Before a task's container is made: its swarm networks exist on this node (a
+        node may get a task before its own sync of a new network ran)."""
+        missing = False
+        for network_id in network_ids:
+            try:
+                self.networks.get(network_id)
+            except errors.NotFound:
+                missing = True
+        if missing:
+            await self.sync_networks()
+
     async def sync_networks(self) -> None:
         """Make this host's swarm networks those of the store; one the store no longer has
         stays (``leaving``, unlisted) while a container here is still on it."""
         async with self._sync_lock:
             stored = {n["ID"]: n for n in await self.store.view(lambda tx: tx.list("network"))}
             local = {d["Id"]: d for d in self.networks.all() if d.get("Scope") == "swarm"}
+            self._reprogram = True  # a VXLAN device may have moved between networks
+            self._wake.set()
             for network_id, obj in stored.items():
                 if network_id not in local:
                     try:
@@ -235,21 +324,46 @@ class SwarmNetworks:
     # -- balancing and names ------------------------------------------------------------
 
     async def take_out(self, task_id: str) -> None:
-        """Before a task's container is stopped: no new connection goes to it."""
+        """Before a task's container is stopped: no new connection goes to it. On a
+        multi-node swarm the other nodes drop it from their balancing on the same store
+        change (its desired state); the grace lets their rules land before the stop."""
         self.draining.add(task_id)
         await self.refresh()
+        if self.networks.overlay_driver.data_path:
+            await asyncio.sleep(TAKE_OUT_GRACE)
 
-    def _ready(self, task: Obj) -> str:
-        """The container ID of a task that may take connections, or ""."""
+    def _ready(self, task: Obj, down: Collection[str] = ()) -> str:
+        """The container ID of a task here that may take connections, the node ID of one
+        on another node (not ``down``) that runs as wanted, or ""."""
         if task["ID"] in self.draining or task["Status"]["State"] != t.RUNNING or \
                 task["DesiredState"] != t.RUNNING:
             return ""
+        if self.node_id and task.get("NodeID", self.node_id) != self.node_id:
+            return "" if task["NodeID"] in down else task["NodeID"]
         cid = (task["Status"].get("ContainerStatus") or {}).get("ContainerID") or ""
         record = self.engine.containers.find(cid) if cid else None
         if record is None or not record["State"].get("Running"):
             return ""
         health = (record["State"].get("Health") or {}).get("Status")
         return "" if health in ("starting", "unhealthy") else record["Id"]
+
+    def _task_address(self, task: Obj, network_id: str) -> str:
+        """A ready task's address on the network: its endpoint here, or for a task on
+        another node the address the allocator gave it."""
+        if self.node_id and task.get("NodeID", self.node_id) != self.node_id:
+            return attachment_addresses(task).get(network_id, "")
+        return self._address(
+            (task["Status"].get("ContainerStatus") or {}).get("ContainerID") or "", network_id)
+
+    def _local_container(self, task: Obj) -> str:
+        """The container of a task on this node, "" for one elsewhere (the balancer)."""
+        if self.node_id and task.get("NodeID", self.node_id) != self.node_id:
+            return ""
+        return (task["Status"].get("ContainerStatus") or {}).get("ContainerID") or ""
+
+    def _host_ifnames(self, container_id: str) -> list[str]:
+        return [e.host_ifname for e in self.networks.endpoints_of(container_id=container_id)
+                if e.host_ifname]
 
     def _address(self, container_id: str, network_id: str) -> str:
         for endpoint in self.networks.endpoints_of(container_id=container_id,
@@ -275,22 +389,28 @@ class SwarmNetworks:
     async def refresh(self) -> None:
         """Recompute every service's backends and names; apply them if they changed."""
         async with self._lock:
-            services, tasks = await self.store.view(
-                lambda tx: (tx.list("service"), tx.list("task")))
+            services, tasks, stored, nodes = await self.store.view(
+                lambda tx: (tx.list("service"), tx.list("task"), tx.list("network"),
+                            tx.list("node")))
+            moved = self._set_data_path(nodes)
+            down = {n["ID"] for n in nodes if (n.get("Status") or {}).get("State") == "down"}
             live = {x["ID"] for x in tasks if not t.has_ended(x)}
             self.draining &= live
             rules: dict[str, ServiceRules] = {}
             names: dict[str, dict[str, Answer]] = {}
+            balanced: dict[str, ServiceInfo] = {}
             for service in services:
                 spec, endpoint = service["Spec"], service.get("Endpoint") or {}
-                ready = [cid for cid in (self._ready(x) for x in tasks
-                                         if x["ServiceID"] == service["ID"]) if cid]
+                ready = [x for x in tasks
+                         if x["ServiceID"] == service["ID"] and self._ready(x, down)]
                 networks = [e["Target"] for e in spec["TaskTemplate"].get("Networks")
                             or spec.get("Networks") or []]
                 vips = {v["NetworkID"]: v["Addr"].split("/")[0]
                         for v in endpoint.get("VirtualIPs") or []}
-                backends = {n: tuple(a for a in (self._address(c, n) for c in ready) if a)
-                            for n in dict.fromkeys([*vips, *networks])}
+                backends, lb_backends = aligned(
+                    ready, list(dict.fromkeys([*vips, *networks])), self._task_address,
+                    self._local_container, self._host_ifnames)
+                lb = lb_policy.of_service_or_default(spec)
                 ingress_ports = tuple(
                     (p["Protocol"], p["PublishedPort"], p["TargetPort"])
                     for p in endpoint.get("Ports") or [] if p["PublishMode"] == "ingress")
@@ -298,7 +418,12 @@ class SwarmNetworks:
                 rules[service["ID"]] = ServiceRules(
                     id=service["ID"],
                     vips=tuple((vip, backends[n]) for n, vip in vips.items()),
-                    ports=ingress_ports, port_backends=backends.get(ingress_id, ()))
+                    ports=ingress_ports, port_backends=backends.get(ingress_id, ()),
+                    backend_ids=tuple(b.task_id for b in lb_backends), pick=lb.pick,
+                    affinity=lb.affinity if lb.strategy == "source-hash" else 0)
+                if vips or ingress_ports:
+                    balanced[service["ID"]] = ServiceInfo(service["ID"], spec["Name"], lb,
+                                                          lb_backends)
                 name = spec["Name"].lower()
                 for network_id in networks:
                     table = names.setdefault(network_id, {})
@@ -306,8 +431,18 @@ class SwarmNetworks:
                     table[name] = Answer([vips[network_id]] if network_id in vips
                                          else ips, [])
                     table["tasks." + name] = Answer(ips, [])
-            if self._applied == (rules, names):
+            self.balancer.update(balanced)
+            self._cluster_used = {
+                n["ID"]: used_addresses(services, tasks, n["ID"])
+                | set(node_addresses(n).values()) for n in stored}
+            overlays = plan(self.node_id, stored, tasks, nodes) \
+                if self.networks.overlay_driver.data_path else {}
+            if self._applied == (rules, names, overlays) and not moved and \
+                    not self._reprogram:
                 return
+            self._reprogram = False
+            # Peers and this node's addresses first: the firewall source-NATs to them.
+            await self._program_overlays(overlays)
             self.networks.service_rules.clear()
             self.networks.service_rules.update(rules)
             self.networks.service_names.clear()
@@ -315,4 +450,4 @@ class SwarmNetworks:
             self.networks.extension.names.rebuild()
             await self._set_vips(services)
             await self.networks.apply_firewall()
-            self._applied = (rules, names)
+            self._applied = (rules, names, overlays)

@@ -9,7 +9,15 @@ from minke.swarm.ca.keys import (
     new_unlock_key,
     parse_human_readable_key,
 )
-from minke.swarm.ca.rootca import RootCA, issue_node_certificate, join_token, tls_info
+from minke.swarm.ca.rootca import (
+    RootCA,
+    issue_node_certificate,
+    join_token,
+    new_csr,
+    sign_csr,
+    tls_info,
+    token_digest,
+)
 
 __all__ = [
     "DataKey",
@@ -18,7 +26,10 @@ __all__ = [
     "human_readable_key",
     "issue_node_certificate",
     "join_token",
+    "new_csr",
     "new_unlock_key",
     "parse_human_readable_key",
+    "sign_csr",
     "tls_info",
+    "token_digest",
 ]

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
+from minke import errors
+
 ROOT_CN = "swarm-ca"
 ROOT_VALIDITY = datetime.timedelta(days=7300)  # 20 years, as SwarmKit's roots
 BACKDATE = datetime.timedelta(minutes=5)  # tolerates clocks a little behind ours
@@ -71,9 +73,45 @@ class RootCA:
 def issue_node_certificate(root: RootCA, *, node_id: str, manager: bool, cluster_id: str,
                            expiry: datetime.timedelta) -> tuple[bytes, bytes]:
     """A new key and a certificate for it signed by ``root``: (cert PEM, key PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = sign_node_certificate(root, key.public_key(), node_id=node_id, manager=manager,
+                                 cluster_id=cluster_id, expiry=expiry)
+    return cert, _key_pem(key)
+
+
+def new_csr() -> tuple[bytes, bytes]:
+    """A fresh key and a certificate signing request for it: (CSR PEM, key PEM). The
+    subject is left empty: the CA decides the node's ID, role and cluster."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(
+        key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+
+
+def sign_csr(root: RootCA, csr_pem: bytes, *, node_id: str, manager: bool, cluster_id: str,
+             expiry: datetime.timedelta) -> bytes:
+    """The node certificate for the key of ``csr_pem`` (whose signature must verify:
+    the caller holds the key); ``errors.InvalidParameter`` for a malformed request."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError as exc:
+        raise errors.InvalidParameter(f"invalid certificate signing request: {exc}") from None
+    if not csr.is_signature_valid:
+        raise errors.InvalidParameter("invalid certificate signing request: bad signature")
+    public = csr.public_key()
+    if not isinstance(public, ec.EllipticCurvePublicKey):
+        raise errors.InvalidParameter("invalid certificate signing request: an ECDSA key "
+                                      "is expected")
+    return sign_node_certificate(root, public, node_id=node_id, manager=manager,
+                                 cluster_id=cluster_id, expiry=expiry)
+
+
+def sign_node_certificate(root: RootCA, public: ec.EllipticCurvePublicKey, *, node_id: str,
+                          manager: bool, cluster_id: str,
+                          expiry: datetime.timedelta) -> bytes:
+    """A node certificate for ``public``: CN node ID, OU role, O cluster ID."""
     ca_key = serialization.load_pem_private_key(root.key_pem, password=None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, cluster_id),
         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, MANAGER_OU if manager else WORKER_OU),
@@ -84,7 +122,7 @@ def issue_node_certificate(root: RootCA, *, node_id: str, manager: bool, cluster
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject).issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE).not_valid_after(now + expiry)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -96,7 +134,7 @@ def issue_node_certificate(root: RootCA, *, node_id: str, manager: bool, cluster
             critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 def tls_info(root: RootCA) -> dict[str, str]:

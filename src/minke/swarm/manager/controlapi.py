@@ -16,6 +16,11 @@ from minke.swarm.ca import DataKey, RootCA, join_token, new_unlock_key, tls_info
 from minke.swarm.manager import spec as specs
 from minke.swarm.store import Obj, ReadTx, SequenceConflict, Store, Tx
 
+MANAGER_JOIN = ("this swarm keeps its state in an embedded SQLite store, which only one "
+                "manager can serve: several managers need an etcd store (start the managers' "
+                "minked with --cluster-store etcd://..., or move this swarm there with `minke "
+                "swarm migrate-store --to etcd://...`), or join with the worker token")
+
 Filters = dict[str, list[str]]
 
 NODE_FILTERS = ("name", "id", "label", "role", "membership", "node.label")
@@ -117,10 +122,11 @@ class ControlAPI:
 
     async def nodes(self, filters: Filters | None = None) -> list[Obj]:
         match = node_matcher(filters or {})
-        return [n for n in await self.store.view(lambda tx: tx.list("node")) if match(n)]
+        return [_public(n) for n in await self.store.view(lambda tx: tx.list("node"))
+                if match(n)]
 
     async def node(self, ref: str) -> Obj:
-        return await self.store.view(lambda tx: find_node(tx, ref))
+        return _public(await self.store.view(lambda tx: find_node(tx, ref)))
 
     async def update_node(self, ref: str, version: int, spec: Any) -> Obj:
         """``node update``: the complete new spec at ``version``."""
@@ -135,6 +141,10 @@ class ControlAPI:
                 if len(managers) <= 1:
                     raise rpc_error("FailedPrecondition",
                                     "attempting to demote the last manager of the swarm")
+                node.pop("ManagerStatus", None)  # it stops serving (cluster.py)
+            if node["Spec"]["Role"] == "worker" and new_spec["Role"] == "manager" and \
+                    not hasattr(self.store, "fenced"):
+                raise errors.NotSupported(MANAGER_JOIN)  # SQLite: one manager only
             node["Spec"] = new_spec
             return tx.update("node", node)
         return await self.store.update(update)
@@ -152,6 +162,12 @@ class ControlAPI:
                                 f"node {node['ID']} is not down and can't be removed")
             return tx.delete("node", node["ID"])
         return await self.store.update(remove)
+
+
+def _public(obj: Obj) -> Obj:
+    """A node as the API shows it: without the manager's ``_`` bookkeeping (such as the
+    ``_DataPathAddr`` the data path reads)."""
+    return {k: v for k, v in obj.items() if not k.startswith("_")}
 
 
 def _the_cluster(tx: ReadTx) -> Obj:

@@ -15,6 +15,7 @@ from typing import Any
 
 from minke import errors
 from minke.swarm.manager.controlapi import rpc_error
+from minke.swarm.network.allocation import node_addresses
 from minke.swarm.store import Obj, ReadTx
 
 PROTOCOLS = ("tcp", "udp", "sctp")
@@ -86,7 +87,7 @@ def _ingress_ports(spec: Obj) -> list[Obj]:
 def _vip(tx: ReadTx, network: Obj, service_id: str, taken_here: set[str]) -> str:
     config = (network.get("IPAM") or {}).get("Configs") or []
     subnet = ipaddress.ip_network(config[0]["Subnet"])
-    used = set(taken_here)
+    used = set(taken_here) | set(node_addresses(network).values())
     for other in tx.list("service"):
         if other["ID"] == service_id:
             continue

@@ -10,6 +10,9 @@
   ``RestartPolicy`` says (condition none/on-failure/any, max attempts within a window),
   replaced in its slot, started after ``Delay`` (DesiredState READY until then). A slot
   not restarted stays as it ended until the service's spec changes, as in SwarmKit;
+- tasks that lost their node (ORPHANED when it went down, or on a drained or removed
+  node) are replaced at once, without the restart delay and without counting as a
+  restart: the task did not fail (SwarmKit skips the delay for drained nodes);
 - jobs (replicated-job, global-job) run to completion: ``jobs``;
 - the task reaper: tasks of removed services and slots go once their container is gone,
   and each slot keeps ``TaskHistoryRetentionLimit`` tasks.
@@ -45,6 +48,18 @@ def eligible_nodes(nodes: list[Obj], service: Obj) -> list[Obj]:
     return [n for n in nodes if n["Status"]["State"] == "ready"
             and n["Spec"].get("Availability", "active") == "active"
             and all(c.match(n) for c in wanted)]
+
+
+def _node_lost(task: Obj, nodes: dict[str, Obj]) -> bool:
+    """The task was placed on a node that went down (the dispatcher orphaned it), was
+    removed, or is drained."""
+    if task["Status"]["State"] == t.ORPHANED:
+        return True
+    if not task.get("NodeID") or t.has_ended(task) or \
+            t.rank(task["Status"]["State"]) < t.rank(t.ASSIGNED):
+        return False
+    node = nodes.get(task["NodeID"])
+    return node is None or node["Spec"].get("Availability") == "drain"
 
 
 class Orchestrator(Reconciler):
@@ -96,8 +111,16 @@ class Orchestrator(Reconciler):
         policy = restarts.policy(service)
         global_nodes = {n["ID"] for n in eligible_nodes(nodes, service)} \
             if "Global" in service["Spec"]["Mode"] else None
+        by_id = {n["ID"]: n for n in nodes}
         for task in list(tasks):
             if not t.is_active(task):
+                continue
+            if global_nodes is None and _node_lost(task, by_id):
+                task["DesiredState"] = t.SHUTDOWN
+                save(tx, task)
+                new = t.new_task(service, slot=task.get("Slot") or 0)
+                new["_restarts"] = task.get("_restarts", [])
+                tasks.append(tx.create("task", new))
                 continue
             if not t.has_ended(task):
                 if restarts.release_due(task, now, wake, t.RUNNING):

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
-from minke.swarm.store import Store
+from minke.swarm.store import Compacted, Store
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,16 @@ class Reconciler(abc.ABC):
         self._timers.append(loop.call_later(delay, self._wake.set))
 
     async def _watch(self, since: int) -> None:
-        async for _event in self.store.watch(self.kinds, since=since):
-            self._wake.set()
+        while True:
+            try:
+                async for _event in self.store.watch(self.kinds, since=since):
+                    self._wake.set()
+                return
+            except Compacted:
+                # The history since our index is gone (etcd compacted it): a full pass
+                # (level-triggered) sees all that changed; watch on from now.
+                since = await self.store.view(lambda tx: tx.index)
+                self._wake.set()
 
     async def _run(self) -> None:
         index = await self.store.view(lambda tx: tx.index)

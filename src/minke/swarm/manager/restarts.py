@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from minke.swarm.manager import tasks as t
-from minke.swarm.manager.services import restart_defaults
+from minke.swarm.manager.tasks import restart_defaults
 from minke.swarm.store import Obj
 
 SECOND = 1e9

@@ -14,14 +14,15 @@ from typing import Any
 from minke import errors
 from minke.engine.containers.naming import random_name
 from minke.swarm.ids import new_id
-from minke.swarm.manager import constraints, endpoints
+from minke.swarm.lb import policy as lb_policy
+from minke.swarm.manager import constraints, endpoints, resources, strategies
 from minke.swarm.manager import tasks as t
 from minke.swarm.manager.controlapi import find_node, out_of_sequence, rpc_error
 from minke.swarm.manager.secrets import check_references
 from minke.swarm.store import NameConflict, Obj, ReadTx, Store, Tx
 
 Filters = dict[str, list[str]]
-SECOND = 1_000_000_000
+SECOND = t.SECOND
 
 SERVICE_FILTERS = ("id", "name", "label", "mode")
 # ``_up-to-date``: the docker CLI's progress view asks for the tasks running the current spec.
@@ -30,7 +31,6 @@ MODES = ("Replicated", "Global", "ReplicatedJob", "GlobalJob")
 RESTART_CONDITIONS = ("none", "on-failure", "any")
 _DNS_NAME = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$")
 
-DEFAULT_RESTART = {"Condition": "any", "Delay": 5 * SECOND, "MaxAttempts": 0}
 DEFAULT_UPDATE = {"Parallelism": 1, "FailureAction": "pause", "Monitor": 5 * SECOND,
                   "MaxFailureRatio": 0, "Order": "stop-first"}
 
@@ -99,6 +99,7 @@ def validate_spec(spec: Any) -> Obj:
         if kind == "bind" and not str(mount.get("Source", "")).startswith("/"):
             raise invalid(f"invalid bind mount source, must be an absolute path: "
                           f"{mount.get('Source', '')}")
+    resources.check_task_resources(template)
     restart = _obj(template.get("RestartPolicy"), "RestartPolicy")
     if restart.get("Condition", "any") not in RESTART_CONDITIONS:
         raise invalid(f"invalid RestartCondition: {restart['Condition']!r}")
@@ -120,6 +121,9 @@ def validate_spec(spec: Any) -> Obj:
         if config.get("Order", "stop-first") not in ("stop-first", "start-first"):
             raise invalid(f"{which}: unrecognized Order {config['Order']!r}")
     endpoints.check_shapes(spec)
+    if isinstance(spec.get("Labels"), dict):
+        lb_policy.of_service(spec)  # com.minke.lb.* labels: a bad one is a 400 naming it
+        strategies.check_label(spec)  # com.minke.scheduler.strategy
     return spec
 
 
@@ -133,6 +137,9 @@ def replicated_job(given: Any) -> Obj:
                                   or value < 0):
             raise invalid(f"ReplicatedJob.{key}: a number >= 0 is expected")
     concurrent = job.get("MaxConcurrent") or 1
+    if job.get("TotalCompletions") and job["TotalCompletions"] < concurrent:
+        raise invalid(f"ReplicatedJob.TotalCompletions ({job['TotalCompletions']}) must be at "
+                      f"least ReplicatedJob.MaxConcurrent ({concurrent})")
     return {"MaxConcurrent": concurrent,
             "TotalCompletions": job.get("TotalCompletions") or concurrent}
 
@@ -152,30 +159,11 @@ def job_status(iteration: int) -> Obj:
 def with_defaults(spec: Obj) -> Obj:
     """``insertDefaults``: the spec with SwarmKit's defaults filled in (a copy)."""
     spec = copy.deepcopy(spec)
-    template = spec.setdefault("TaskTemplate", {})
-    container = template.setdefault("ContainerSpec", {})
-    container.setdefault("StopGracePeriod", 10 * SECOND)
-    container.setdefault("DNSConfig", {})
-    container.setdefault("Isolation", "default")
-    template.setdefault("Resources", {})
-    template["Resources"].setdefault("Limits", {})
-    template["Resources"].setdefault("Reservations", {})
-    template["RestartPolicy"] = {**restart_defaults(spec),
-                                 **(template.get("RestartPolicy") or {})}
-    template.setdefault("Placement", {})
-    template.setdefault("ForceUpdate", 0)
-    template.setdefault("Runtime", "container")
+    spec["TaskTemplate"] = t.template_with_defaults(spec.get("TaskTemplate"), spec)
     spec["UpdateConfig"] = {**DEFAULT_UPDATE, **(spec.get("UpdateConfig") or {})}
     spec["RollbackConfig"] = {**DEFAULT_UPDATE, **(spec.get("RollbackConfig") or {})}
     spec.setdefault("EndpointSpec", {"Mode": "vip"})
     return spec
-
-
-def restart_defaults(spec: Obj) -> Obj:
-    """SwarmKit restarts a job's tasks on failure only: a job's task that completes is done."""
-    if "ReplicatedJob" in spec["Mode"] or "GlobalJob" in spec["Mode"]:
-        return {**DEFAULT_RESTART, "Condition": "on-failure"}
-    return DEFAULT_RESTART
 
 
 def find_service(tx: ReadTx, ref: str) -> Obj:
@@ -232,6 +220,7 @@ class ServiceControl:
 
         def create(tx: Tx) -> Obj:
             check_references(tx, spec["TaskTemplate"]["ContainerSpec"])
+            resources.check_known_kinds(tx, spec["TaskTemplate"])
             endpoints.allocate(tx, service)
             try:
                 return tx.create("service", service)
@@ -296,6 +285,7 @@ class ServiceControl:
                 wanted = new_spec
                 wanted["Name"] = wanted.get("Name") or old["Name"]
             check_references(tx, wanted["TaskTemplate"]["ContainerSpec"])
+            resources.check_known_kinds(tx, wanted["TaskTemplate"])
             if wanted["Name"] != old["Name"]:
                 raise rpc_error("Unimplemented", "renaming services is not supported")
             if mode_name(wanted) != mode_name(old):
@@ -308,8 +298,10 @@ class ServiceControl:
             service["PreviousSpec"], service["Spec"] = old, wanted
             service["_serial"] = service.get("_serial", 0) + 1  # the orchestrator's cue
             endpoints.allocate(tx, service, previous=before)
-            if wanted.get("TaskTemplate") != old.get("TaskTemplate") and not t.is_job(
-                    {"Spec": wanted}):
+            # A new endpoint too: tasks join or leave the ingress network (SwarmKit's).
+            if (wanted.get("TaskTemplate") != old.get("TaskTemplate")
+                    or t.endpoint_spec(wanted) != t.endpoint_spec(old)) \
+                    and not t.is_job({"Spec": wanted}):
                 service["UpdateStatus"] = {
                     "State": "rollback_started" if rollback else "updating",
                     "StartedAt": t.now(),

@@ -20,6 +20,8 @@ from minke.units import rfc3339
 STATES = ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting",
           "running", "complete", "shutdown", "failed", "rejected", "remove", "orphaned")
 ORDER = {state: n for n, state in enumerate(STATES)}
+SECOND = 1_000_000_000  # the API's durations are in nanoseconds
+DEFAULT_RESTART = {"Condition": "any", "Delay": 5 * SECOND, "MaxAttempts": 0}
 NEW, PENDING, ASSIGNED, ACCEPTED, PREPARING, READY, STARTING, RUNNING = STATES[:8]
 COMPLETE, SHUTDOWN, FAILED, REJECTED, REMOVE, ORPHANED = STATES[8:]
 
@@ -82,6 +84,8 @@ def new_task(service: Obj, *, slot: int, node_id: str = "", desired: str = RUNNI
         "DesiredState": desired,
         "NetworksAttachments": [],
         "SpecVersion": {"Index": service["Version"]["Index"]},
+        # The endpoint it was made for (SwarmKit's Task.Endpoint; not in Docker's API).
+        "_Endpoint": endpoint_spec(spec),
     }
     if node_id:
         task["NodeID"] = node_id
@@ -90,8 +94,57 @@ def new_task(service: Obj, *, slot: int, node_id: str = "", desired: str = RUNNI
 
 def is_dirty(task: Obj, service: Obj) -> bool:
     """The task runs another spec than its service's task template (SwarmKit's
-    ``IsTaskDirty``; ``ForceUpdate`` is part of the template, so ``--force`` dirties all)."""
-    return task["Spec"] != (service["Spec"].get("TaskTemplate") or {})
+    ``IsTaskDirty``; ``ForceUpdate`` is part of the template, so ``--force`` dirties all).
+    Compared as SwarmKit compares protobufs, after its defaults: a field at its default or
+    zero value equals an absent one (docker-py sends the template back filled in).
+    A task made for another endpoint (a port published or removed) is dirty too: it must
+    join or leave the ingress network."""
+    spec = service["Spec"]
+    if "_Endpoint" in task and \
+            _without_zeros(task["_Endpoint"]) != _without_zeros(endpoint_spec(spec)):
+        return True
+    return (_without_zeros(template_with_defaults(task["Spec"], spec))
+            != _without_zeros(template_with_defaults(spec.get("TaskTemplate"), spec)))
+
+
+def endpoint_spec(spec: Obj) -> Obj:
+    """A service's ``EndpointSpec`` with its default mode (a copy)."""
+    return copy.deepcopy({"Mode": "vip", **(spec.get("EndpointSpec") or {})})
+
+
+def template_with_defaults(template: Obj | None, spec: Obj) -> Obj:
+    """SwarmKit's ``insertDefaults`` for a task template (a copy); ``spec`` is its service's,
+    whose mode decides the restart policy's default."""
+    template = copy.deepcopy(template or {})
+    container = template.setdefault("ContainerSpec", {})
+    container.setdefault("StopGracePeriod", 10 * SECOND)
+    container.setdefault("DNSConfig", {})
+    container.setdefault("Isolation", "default")
+    template.setdefault("Resources", {})
+    template["Resources"].setdefault("Limits", {})
+    template["Resources"].setdefault("Reservations", {})
+    template["RestartPolicy"] = {**restart_defaults(spec),
+                                 **(template.get("RestartPolicy") or {})}
+    template.setdefault("Placement", {})
+    template.setdefault("ForceUpdate", 0)
+    template.setdefault("Runtime", "container")
+    return template
+
+
+def restart_defaults(spec: Obj) -> Obj:
+    """SwarmKit restarts a job's tasks on failure only: a job's task that completes is done."""
+    if "ReplicatedJob" in spec.get("Mode", {}) or "GlobalJob" in spec.get("Mode", {}):
+        return {**DEFAULT_RESTART, "Condition": "on-failure"}
+    return DEFAULT_RESTART
+
+
+def _without_zeros(value: Any) -> Any:
+    if isinstance(value, dict):
+        kept = {k: _without_zeros(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, "", 0, False, [], {})}
+    if isinstance(value, list):
+        return [_without_zeros(v) for v in value]
+    return value
 
 
 def slot_key(task: Obj) -> tuple[int, str]:
