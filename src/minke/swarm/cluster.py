@@ -463,7 +463,7 @@ class SwarmCluster:
             if self.status == ERROR and not force:
                 raise errors.Unavailable(f"{self.error}. Use `--force` to leave anyway.")
             if self.status == ACTIVE and not force and self._worker is None:
-                raise errors.Unavailable(LEAVE_LAST_MANAGER)
+                raise errors.Unavailable(await self._leave_refusal())
             node_id = self.state.node_id if self.state is not None else ""
             was_manager = self._store is not None
             await self._deactivate()
@@ -473,6 +473,24 @@ class SwarmCluster:
             if node_id:
                 await self.agent.remove_task_containers(node_id)
             await asyncio.to_thread(self.local.erase)
+
+    async def _leave_refusal(self) -> str:
+        """dockerd's words for a manager leaving without ``--force``: the last one erases
+        the swarm; another leaves the others fewer (demote it first, as Docker advises)."""
+        assert self.control is not None
+        try:
+            nodes = await self.control.store.view(lambda tx: tx.list("node"))
+        except errors.MinkeError:
+            return LEAVE_LAST_MANAGER
+        managers = [n for n in nodes if n["Spec"]["Role"] == "manager"]
+        reachable = [n for n in managers
+                     if (n.get("ManagerStatus") or {}).get("Reachability") == "reachable"]
+        if len(managers) <= 1:
+            return LEAVE_LAST_MANAGER
+        return ("You are attempting to leave the swarm on a node that is participating as a "
+                f"manager. Removing this node leaves {max(len(reachable) - 1, 0)} managers "
+                f"out of {len(managers)}. Demote it first (`docker node demote`), or use "
+                "`--force` to suppress this message.")
 
     async def _forget_store(self, node_id: str) -> None:
         """The last manager leaving takes the swarm's state along: the SQLite file goes

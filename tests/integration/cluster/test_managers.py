@@ -1,8 +1,10 @@
 """Several managers on one etcd store, on the cluster harness: three managers (joined with
 the manager token) and a worker, their store a real three-member etcd cluster on the
 underlay's host address (so cutting a node's link cuts it from etcd too). Chaos: the
-leader SIGKILLed during a rolling update, the leader partitioned away, etcd losing its
-quorum; each time exactly one task per slot in the end, and the update completes."""
+leader SIGKILLed during a rolling update, the leader partitioned away, an etcd member
+lost (nothing visible), then two (no quorum: 503, reads answer); each time exactly one
+task per slot in the end, and the update completes. Also: join with the manager token,
+MANAGER STATUS and ``docker info`` on every manager, promote/demote (the leader too)."""
 
 from __future__ import annotations
 
@@ -156,6 +158,8 @@ def test_every_manager_serves_and_one_leads(swarm: Swarm) -> None:
     assert sorted(ls) == ["Leader", "Reachable", "Reachable"]
     r = cli(swarm.cluster, MANAGERS, "node", "ls", check=False)  # the worker serves nothing
     assert "This node is not a swarm manager" in r.stderr
+    r = cli(swarm.cluster, 1, "swarm", "leave", check=False)
+    assert "Removing this node leaves 2 managers out of 3" in r.stderr
 
 
 def test_promote_and_demote_a_worker(swarm: Swarm) -> None:
@@ -173,6 +177,23 @@ def test_promote_and_demote_a_worker(swarm: Swarm) -> None:
     wait_for("the demoted node ready as a worker", lambda: out(
         swarm.cluster, 0, "node", "inspect", "-f", "{{.Status.State}}",
         swarm.ids[worker]) == "ready", deadline=60)
+
+
+def test_demote_the_leader(swarm: Swarm) -> None:
+    old = swarm.wait_leader(0)
+    other = next(i for i in range(MANAGERS) if i != old)
+    cli(swarm.cluster, other, "node", "demote", swarm.ids[old])
+    try:
+        assert swarm.wait_leader(other, other_than=old) != old
+        wait_for("the demoted leader to stop serving", lambda: "This node is not a swarm "
+                 "manager" in cli(swarm.cluster, old, "node", "ls", check=False).stderr,
+                 deadline=60)
+    finally:
+        cli(swarm.cluster, other, "node", "promote", swarm.ids[old])
+    wait_for("it to serve again", lambda: cli(
+        swarm.cluster, old, "node", "ls", check=False).returncode == 0, deadline=60)
+    wait_for("three reachable managers", lambda: sorted(manager_status(swarm, other).values())
+             == ["Leader", "Reachable", "Reachable"], deadline=30)
 
 
 @contextlib.contextmanager
@@ -237,10 +258,18 @@ def test_leader_partitioned_away(swarm: Swarm) -> None:
                  lambda: swarm.one_per_slot(name), deadline=60)
 
 
-def test_etcd_quorum_loss(swarm: Swarm) -> None:
+def test_etcd_members_lost(swarm: Swarm) -> None:
     m = 0
     name = unique("nq")
-    for member in swarm.etcd[1:]:
+    swarm.etcd[0].server.stop()  # one of three, the first endpoint: nothing visible
+    try:
+        cli(swarm.cluster, m, "service", "create", "-d", "--no-resolve-image", "--name",
+            name, "busybox", "sleep", "600")
+        cli(swarm.cluster, m, "service", "rm", name)
+    finally:
+        swarm.etcd[0].server.spawn()
+        swarm.etcd[0].server.wait_ready()
+    for member in swarm.etcd[1:]:  # two of three: no quorum
         member.server.stop()
     try:
         r = cli(swarm.cluster, m, "service", "create", "-d", "--no-resolve-image", "--name",

@@ -64,17 +64,27 @@ class WorkerNode:
         """Once the first snapshot is in: run this node's tasks from the copy, and renew
         the certificate when the cluster changes this node's role."""
         await self.session.synced.wait()
-        self.executor = self.agent.executor(self.mirror, self.state.node_id,
-                                            self.mirror.key)
-        await self.executor.start()
         index, me = await self.mirror.view(lambda tx: (tx.index,
                                                        tx.get("node", self.state.node_id)))
-        if me is not None and me["Spec"]["Role"] != self.credentials.identity.role:
-            self.renewer.renew_now()  # e.g. a manager demoted while it was down
+        if me is not None:  # a demoted manager, or a role changed while this node was away
+            await self._follow_role(me["Spec"]["Role"])
+        try:
+            self.executor = self.agent.executor(self.mirror, self.state.node_id,
+                                                self.mirror.key)
+            await self.executor.start()
+        except Exception:  # the role still follows the store
+            log.exception("swarm: this worker's task executor did not start")
         async for event in self.mirror.watch(("node",), since=index):
-            if event.id == self.state.node_id and \
-                    event.object["Spec"]["Role"] != self.credentials.identity.role:
-                self.renewer.renew_now()
+            if event.id == self.state.node_id:
+                await self._follow_role(event.object["Spec"]["Role"])
+
+    async def _follow_role(self, role: str) -> None:
+        """A certificate for the role the store gives this node; a manager one (promoted
+        again before this worker saw it demoted, say) makes it a manager."""
+        if role != self.credentials.identity.role:
+            self.renewer.renew_now()
+        elif role == "manager" and self.on_promoted is not None:
+            await self.on_promoted()
 
     async def _renew(self) -> bytes:
         csr, key = await asyncio.to_thread(new_csr)

@@ -183,13 +183,20 @@ class Election:
 async def _until(stream: Any, stop: asyncio.Future[Any]) -> Any:
     """The events of an aetcd watch until ``stop`` is done."""
     events = aiter(stream)
-    while not stop.done():
-        step = asyncio.ensure_future(anext(events))
-        await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
-        if not step.done():
-            step.cancel()
-            return
-        try:
-            yield step.result()
-        except StopAsyncIteration:
-            return
+    step: asyncio.Future[Any] | None = None
+    try:
+        while not stop.done():
+            step = asyncio.ensure_future(anext(events))
+            await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                return
+            try:
+                yield step.result()
+            except StopAsyncIteration:
+                return
+    finally:  # the consumer may stop early: leave no step pending or unretrieved
+        if step is not None:
+            if not step.done():
+                step.cancel()
+            elif not step.cancelled():
+                step.exception()
