@@ -13,7 +13,6 @@ manager answer as dockerd does on a node that is not one, or is locked.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import logging
 import sqlite3
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from minke import errors
+from minke.aio import cancel
 from minke.swarm.agent.worker import WorkerNode
 from minke.swarm.ca import (
     DataKey,
@@ -259,12 +259,8 @@ class SwarmCluster:
         self.status, self.error = ERROR, f"this node was removed from the swarm: {why}"
 
     async def _deactivate(self) -> None:
-        if self._role_watch is not None:
-            if self._role_watch is not asyncio.current_task():
-                self._role_watch.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._role_watch
-            self._role_watch = None
+        await cancel(self._role_watch)  # left running when it is the caller
+        self._role_watch = None
         if self._worker is not None:
             await self._worker.stop()
             self._worker = None

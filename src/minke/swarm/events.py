@@ -9,11 +9,11 @@ and nothing is skipped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from minke.aio import cancel
 from minke.swarm.store import CREATE, DELETE, Event, Obj, Store
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,5 @@ class EventPublisher:
                 log.exception("publishing %s %s failed", type_, action)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None

@@ -13,6 +13,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 
+from minke.aio import cancel
 from minke.swarm.rpc.tls import validity
 
 log = logging.getLogger(__name__)
@@ -45,11 +46,8 @@ class CertificateRenewer:
         self._task = asyncio.create_task(self._run(), name="swarm-cert-renewal")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     def renew_now(self) -> None:
         self._now.set()

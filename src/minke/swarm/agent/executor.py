@@ -23,6 +23,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from minke import errors
+from minke.aio import cancel
 from minke.swarm import taskfiles
 from minke.swarm.agent.networks import SwarmNetworks
 from minke.swarm.ca import DataKey
@@ -71,10 +72,7 @@ class TaskExecutor:
         self._stopped = True  # the bus has no unlisten: the listener goes quiet instead
         await self.networks.stop()
         for task in [self._watch, *self._busy.values()]:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel(task)
         self._busy.clear()
 
     async def _follow(self, since: int) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from minke import errors
+from minke.aio import cancel
 from minke.engine.network import ipam
 from minke.engine.network.dns import Answer
 from minke.engine.network.firewall import ServiceRules
@@ -131,9 +132,7 @@ class SwarmNetworks:
         if self.networks.swarm is self:
             self.networks.swarm = None
         for loop in self._loops:
-            loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
+            await cancel(loop)
         self._loops = []
         await self.balancer.stop()
 

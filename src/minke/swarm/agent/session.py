@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from minke import errors
+from minke.aio import cancel
 from minke.swarm.agent.mirror import MirrorStore
 from minke.swarm.manager.dispatcher import GRACE, HEARTBEAT, SESSION, UPDATE_TASK_STATUS
 from minke.swarm.rpc import ManagerConnection, NodeCredentials
@@ -71,11 +72,8 @@ class AgentSession:
         self._task = asyncio.create_task(self._run(), name="swarm-session")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         backoff = MIN_BACKOFF

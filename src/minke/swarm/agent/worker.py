@@ -7,11 +7,11 @@ certificate, after ``node promote``, makes the node a manager: ``on_promoted``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from minke.aio import cancel
 from minke.swarm.agent.mirror import MirrorStore
 from minke.swarm.agent.session import AgentSession
 from minke.swarm.ca import DataKey, new_csr
@@ -50,9 +50,7 @@ class WorkerNode:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel(task)
         if self.executor is not None:
             await self.executor.stop()
             self.executor = None

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from minke.aio import cancel
 from minke.engine.network.firewall import slot_count
 from minke.swarm.lb import damping, strategies
 from minke.swarm.lb.breaker import ACTIVE, EJECTED, PROBING, CircuitBreaker, Transition
@@ -173,11 +174,8 @@ class Balancer:
             self._log.close()
             self._log = None
             self.networks.firewall.observe_group = 0
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         self._conntrack.close()
 
     def update(self, infos: dict[str, ServiceInfo]) -> None:

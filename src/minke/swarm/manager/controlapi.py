@@ -14,6 +14,7 @@ from typing import Any
 from minke import errors
 from minke.swarm.ca import DataKey, RootCA, join_token, new_unlock_key, tls_info
 from minke.swarm.manager import spec as specs
+from minke.swarm.manager.tasks import public
 from minke.swarm.store import Obj, ReadTx, SequenceConflict, Store, Tx
 
 MANAGER_JOIN = ("this swarm keeps its state in an embedded SQLite store, which only one "
@@ -122,11 +123,11 @@ class ControlAPI:
 
     async def nodes(self, filters: Filters | None = None) -> list[Obj]:
         match = node_matcher(filters or {})
-        return [_public(n) for n in await self.store.view(lambda tx: tx.list("node"))
+        return [public(n) for n in await self.store.view(lambda tx: tx.list("node"))
                 if match(n)]
 
     async def node(self, ref: str) -> Obj:
-        return _public(await self.store.view(lambda tx: find_node(tx, ref)))
+        return public(await self.store.view(lambda tx: find_node(tx, ref)))
 
     async def update_node(self, ref: str, version: int, spec: Any) -> Obj:
         """``node update``: the complete new spec at ``version``."""
@@ -162,12 +163,6 @@ class ControlAPI:
                                 f"node {node['ID']} is not down and can't be removed")
             return tx.delete("node", node["ID"])
         return await self.store.update(remove)
-
-
-def _public(obj: Obj) -> Obj:
-    """A node as the API shows it: without the manager's ``_`` bookkeeping (such as the
-    ``_DataPathAddr`` the data path reads)."""
-    return {k: v for k, v in obj.items() if not k.startswith("_")}
 
 
 def _the_cluster(tx: ReadTx) -> Obj:

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from minke import errors
+from minke.aio import cancel
 from minke.swarm.ids import new_id
 from minke.swarm.manager import tasks as t
 from minke.swarm.manager.controlapi import ControlAPI
@@ -91,10 +91,7 @@ class LeaderDuty:
                                          name="swarm-dispatcher-lead")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
         await self.dispatcher.stop()
 
 
@@ -166,11 +163,8 @@ class Dispatcher:
     async def stop(self) -> None:
         """This manager no longer leads: sessions end (agents go to the new leader)."""
         self.leading = False
-        if self._monitor is not None:
-            self._monitor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._monitor
-            self._monitor = None
+        await cancel(self._monitor)
+        self._monitor = None
         self._sessions.clear()
         self._deadline.clear()
 
@@ -267,9 +261,7 @@ class Dispatcher:
                 if changes:
                     yield {"Type": "changes", "Index": events[-1].index, "Changes": changes}
         finally:
-            feeder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await feeder
+            await cancel(feeder)
 
     async def _feed(self, queue: asyncio.Queue[Event], since: int) -> None:
         async for event in self.store.watch((*STATE_KINDS, *PAYLOAD_KINDS), since=since):

@@ -35,6 +35,7 @@ from aetcd import exceptions as etcd_errors
 from aetcd import rpc
 
 from minke import errors
+from minke.aio import cancel
 from minke.swarm.store.etcd import EtcdStore, Fence, prefix_end
 
 log = logging.getLogger(__name__)
@@ -169,10 +170,7 @@ class Election:
         tasks = (self._keepalive, self._fence_task)
         self._keepalive = self._fence_task = None
         for task in tasks:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel(task)
         if revoke and self.lease_id:
             with contextlib.suppress(etcd_errors.ClientError, errors.MinkeError):
                 await self.store.client.revoke_lease(self.lease_id)

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from minke.aio import cancel
 from minke.swarm.manager.dispatcher import mark_down
 from minke.swarm.manager.orchestrator import Orchestrator
 from minke.swarm.manager.reconciler import Reconciler
@@ -69,11 +70,8 @@ class Leader:
 
     async def _follow(self) -> None:
         self.is_leader = False
-        if self._tracker is not None:
-            self._tracker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._tracker
-            self._tracker = None
+        await cancel(self._tracker)
+        self._tracker = None
         for reconciler in self.reconcilers:
             await reconciler.stop()
         self.reconcilers = []
@@ -142,9 +140,7 @@ class Leader:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel(self._task)
             self._task = None
             with contextlib.suppress(Exception):
                 await self.election.resign()

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 
+from minke.aio import cancel
 from minke.swarm.store import Compacted, Store
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,7 @@ class Reconciler(abc.ABC):
         for timer in self._timers:
             timer.cancel()
         for task in (self._watch_task, self._task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel(task)
         self._task = self._watch_task = None
 
     def kick(self, delay: float = 0.0) -> None:

@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from minke import errors
+from minke.aio import cancel
 from minke.swarm import addresses
 from minke.swarm.manager.caserver import NodeCA
 from minke.swarm.manager.controlapi import ControlAPI
@@ -65,10 +66,7 @@ class ManagerEndpoint:
         log.info("swarm: listening on %s", self.listen_addr)
 
     async def stop(self) -> None:
-        if self._binder is not None:
-            self._binder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._binder
+        await cancel(self._binder)
         if self.listening:
             await self.server.stop()
             self.listening = False
