@@ -41,6 +41,7 @@ from minke.swarm.manager import spec as specs
 from minke.swarm.manager.caserver import NO_STORE
 from minke.swarm.manager.controlapi import ControlAPI
 from minke.swarm.manager.leader import Leader, reconcilers
+from minke.swarm.manager.logbroker import LogBroker
 from minke.swarm.manager.remote import ManagerEndpoint
 from minke.swarm.manager.services import ServiceControl
 from minke.swarm.renewal import CertificateRenewer
@@ -532,6 +533,15 @@ class SwarmCluster:
         if self.control is None:
             raise errors.Unavailable(NOT_A_MANAGER)
         return self.control
+
+    def log_broker(self) -> tuple[str, LogBroker | None]:
+        """This node's ID and, while it leads, the broker reaching the workers' tasks'
+        logs through their sessions."""
+        node_id = self.state.node_id if self.state is not None else ""
+        endpoint = self._endpoint
+        if endpoint is None or not endpoint.dispatcher.leading:
+            return node_id, None
+        return node_id, endpoint.dispatcher.logs
 
     async def inspect(self) -> Obj:
         control = self.manager()

@@ -5,11 +5,17 @@ task's context (``com.docker.swarm.node.id=…,com.docker.swarm.service.id=…,
 com.docker.swarm.task.id=…``), which the docker CLI turns into ``name.slot.id@node |``.
 ``follow`` follows the service's running containers and, as dockerd does, those of its tasks
 started later (a scale-up, a restart, an update) until the service is removed or the client
-goes; a task's logs end when its container stops."""
+goes; a task's logs end when its container stops.
+
+Tasks on other nodes are read through the leader's log broker (``swarm/manager/
+logbroker.py``): their agents send the lines down their session's channel; a node that
+does not answer within ``REMOTE_WAIT`` is skipped. Tasks started on other nodes after the
+request are not followed."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import time
 from collections.abc import AsyncIterator
@@ -23,14 +29,18 @@ from minke.api import params
 from minke.api.hijack import MULTIPLEXED_STREAM, RAW_STREAM
 from minke.api.keys import engine
 from minke.api.routes.services import services
+from minke.api.routes.swarm import cluster
 from minke.api.routing import Routes
 from minke.api.streams import frame
 from minke.engine.containers.config import readable_log
 from minke.engine.runtime import logfile
+from minke.swarm.agent.logpublisher import backlog, decode, open_readers, task_records
+from minke.swarm.manager.logbroker import LogBroker, Subscription
 from minke.units import rfc3339
 
 routes = Routes()
 TASK_LABEL = "com.docker.swarm.task.id"
+REMOTE_WAIT = 5.0  # seconds for the other nodes to send what their tasks logged so far
 
 
 @routes.get("/services/{id}/logs")
@@ -38,14 +48,14 @@ async def service_logs(request: web.Request) -> web.StreamResponse:
     service = await services(request).get(request.match_info["id"])
     tasks = await services(request).tasks({"service": [service["ID"]]})
     tty = bool(service["Spec"].get("TaskTemplate", {}).get("ContainerSpec", {}).get("TTY"))
-    return await _stream(request, [t["ID"] for t in tasks], tty, service_id=service["ID"])
+    return await _stream(request, tasks, tty, service_id=service["ID"])
 
 
 @routes.get("/tasks/{id}/logs")
 async def task_logs(request: web.Request) -> web.StreamResponse:
     task = await services(request).task(request.match_info["id"])
     tty = bool(task["Spec"].get("ContainerSpec", {}).get("TTY"))
-    return await _stream(request, [task["ID"]], tty)
+    return await _stream(request, [task], tty)
 
 
 def _details(record: dict[str, Any]) -> bytes:
@@ -55,7 +65,45 @@ def _details(record: dict[str, Any]) -> bytes:
             + " ").encode()
 
 
-async def _stream(request: web.Request, task_ids: list[str], tty: bool, *,
+def _remote_record(task: dict[str, Any]) -> dict[str, Any]:
+    """What ``_details`` reads of a task container on another node."""
+    return {"Config": {"Labels": {"com.docker.swarm.node.id": task.get("NodeID", ""),
+                                  "com.docker.swarm.service.id": task.get("ServiceID", ""),
+                                  TASK_LABEL: task["ID"]}}}
+
+
+def _subscribe(broker: LogBroker | None, node_id: str, tasks: list[dict[str, Any]],
+               options: dict[str, Any]) -> list[Subscription]:
+    """Subscriptions to the logs of ``tasks`` on other nodes (none but through a leading
+    manager)."""
+    if broker is None:
+        return []
+    by_node: dict[str, list[str]] = {}
+    for task in tasks:
+        if task.get("NodeID") and task["NodeID"] != node_id:
+            by_node.setdefault(task["NodeID"], []).append(task["ID"])
+    subs = [broker.subscribe(node, ids, options) for node, ids in by_node.items()]
+    return [sub for sub in subs if sub is not None]
+
+
+async def _remote_backlog(subs: list[Subscription]) -> list[list[tuple[str, logfile.LogRecord]]]:
+    """Per subscription, the lines its node sent before ``Done`` (in time order), within
+    ``REMOTE_WAIT`` (a node that is down gives none)."""
+    out: list[list[tuple[str, logfile.LogRecord]]] = [[] for _ in subs]
+
+    async def collect(n: int) -> None:
+        while True:
+            got = await subs[n].queue.get()
+            out[n] += [(m["TaskID"], decode(m)) for m in got["Messages"]]
+            if got["Done"] or got["Closed"]:
+                return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(REMOTE_WAIT):
+            await asyncio.gather(*(collect(n) for n in range(len(subs))))
+    return out
+
+
+async def _stream(request: web.Request, tasks: list[dict[str, Any]], tty: bool, *,
                   service_id: str | None = None) -> web.StreamResponse:
     containers = engine(request).containers
     asked_ns = time.time_ns()  # containers started from now on are picked up by ``follow``
@@ -68,9 +116,8 @@ async def _stream(request: web.Request, task_ids: list[str], tty: bool, *,
     since = int(float(since_raw) * 1e9) if since_raw not in (None, "", "0") else None
     tail_raw = params.qstr(request, "tail") or "all"
     tail = None if tail_raw == "all" else params.qint(request, "tail")
-    wanted = set(task_ids)
-    records = [r for r in containers.all()
-               if (r["Config"].get("Labels") or {}).get(TASK_LABEL) in wanted]
+    records = task_records(containers, [t["ID"] for t in tasks])
+    remote = {t["ID"]: _remote_record(t) for t in tasks}
     response = web.StreamResponse(headers={"Content-Type": RAW_STREAM if tty
                                            else MULTIPLEXED_STREAM})
     response.enable_chunked_encoding()
@@ -85,26 +132,45 @@ async def _stream(request: web.Request, task_ids: list[str], tty: bool, *,
             data = (rfc3339(ns=rec.time_ns) + " ").encode() + data
         await response.write(data if tty else frame(kind, data))
 
-    readers = []
-    for record in records:
-        try:
-            path = readable_log(record)
-        except errors.MinkeError:
-            continue
-        reader = await asyncio.to_thread(logfile.LogReader, path, since_ns=since, tail=tail)
-        readers.append((record, path, reader))
+    node_id, broker = cluster(request).log_broker()
+    subs = _subscribe(broker, node_id, tasks, {"Follow": follow, "Tail": tail, "Since": since})
     try:
-        batches = []
-        for n, (_, _, reader) in enumerate(readers):
-            got = []
-            while batch := await asyncio.to_thread(reader.batch):
-                got += [(rec.time_ns, n, i, rec) for i, rec in enumerate(batch, len(got))]
-            batches.append(got)
-        for _, n, _, rec in heapq.merge(*batches):
-            await send(readers[n][0], rec)
+        return await _send_all(request, response, send, records, subs, remote, since, tail,
+                               follow, service_id, asked_ns)
+    finally:
+        for sub in subs:  # the client went, or all is sent: the agents stop too
+            if broker is not None:
+                broker.cancel(sub)
+
+
+async def _send_all(request: web.Request, response: web.StreamResponse, send: Any,
+                    records: list[dict[str, Any]], subs: list[Subscription],
+                    remote: dict[str, dict[str, Any]], since: int | None, tail: int | None,
+                    follow: bool, service_id: str | None, asked_ns: int
+                    ) -> web.StreamResponse:
+    containers = engine(request).containers
+    readers = await open_readers(records, since, tail)
+    try:
+        local = await backlog(readers)
     finally:
         for _, _, reader in readers:
             reader.close()
+    # each source in time order: (time, source, line number, record, line)
+    sources = [[(rec.time_ns, 0, i, readers[n][0], rec) for i, (n, rec) in enumerate(local)]]
+    for k, lines in enumerate(await _remote_backlog(subs), 1):
+        sources.append([(rec.time_ns, k, i, remote[task_id], rec)
+                        for i, (task_id, rec) in enumerate(lines) if task_id in remote])
+    for _, _, _, record, rec in heapq.merge(*sources, key=lambda entry: entry[:3]):
+        await send(record, rec)
+
+    async def follow_remote(sub: Subscription) -> None:
+        while True:
+            got = await sub.queue.get()
+            for message in got["Messages"]:
+                if message.get("TaskID") in remote:
+                    await send(remote[message["TaskID"]], decode(message))
+            if got["Closed"]:
+                return
     gone = False
     if follow:
         async def follow_one(record: dict[str, Any], path: Any, offset: int) -> None:
@@ -117,6 +183,8 @@ async def _stream(request: web.Request, task_ids: list[str], tty: bool, *,
                 for record, path, reader in readers:
                     if containers.is_running(record["Id"]):
                         group.create_task(follow_one(record, path, reader.offset))
+                for sub in subs:
+                    group.create_task(follow_remote(sub))
                 if service_id is not None:
                     # all but those made and not yet started: their start is to come
                     followed = {record["Id"] for record in records if not record["State"].get(

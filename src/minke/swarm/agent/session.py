@@ -5,7 +5,8 @@ over mutual TLS that
   (``mirror.py``) in step with what the stream sends;
 - heartbeats at the period the manager asks for (a missed answer ends the session);
 - sends the executor's task reports in batches (``UpdateTaskStatus``), again after a
-  reconnection for those that did not get through.
+  reconnection for those that did not get through;
+- hands the log subscriptions the stream carries to ``logs`` (``logpublisher.py``).
 
 Only the leader takes sessions (other managers refuse them). Losing the manager changes
 nothing on the node: its containers keep running and the executor keeps its copy; the
@@ -25,8 +26,10 @@ from typing import Any
 
 from minke import errors
 from minke.aio import cancel
+from minke.swarm.agent.logpublisher import LogPublisher
 from minke.swarm.agent.mirror import MirrorStore
 from minke.swarm.manager.dispatcher import GRACE, HEARTBEAT, SESSION, UPDATE_TASK_STATUS
+from minke.swarm.manager.logbroker import LOGS
 from minke.swarm.rpc import ManagerConnection, NodeCredentials
 
 log = logging.getLogger(__name__)
@@ -42,13 +45,15 @@ class AgentSession:
 
     def __init__(self, *, managers: list[str], credentials: Callable[[], NodeCredentials],
                  mirror: MirrorStore, describe: Callable[[], Awaitable[dict[str, Any]]],
-                 addr: str, on_removed: Callable[[str], Awaitable[None]]) -> None:
+                 addr: str, on_removed: Callable[[str], Awaitable[None]],
+                 logs: LogPublisher | None = None) -> None:
         self.managers = managers
         self.credentials = credentials  # the current ones (renewal replaces them)
         self.mirror = mirror
         self.describe = describe
         self.addr = addr
         self.on_removed = on_removed  # the manager says this node is no longer a member
+        self.logs = logs
         self.synced = asyncio.Event()  # set once a snapshot has been loaded
         self.connected = False
         self.session_id = ""
@@ -116,6 +121,8 @@ class AgentSession:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, errors.MinkeError):
                     await task
+            if self.logs is not None:
+                await self.logs.stop()
             conn.close()
 
     async def _consume(self, conn: ManagerConnection, heartbeat: asyncio.Future[float]
@@ -130,6 +137,9 @@ class AgentSession:
                 self.synced.set()
                 log.info("swarm agent: in session %s with %s", self.session_id[:8], conn.addr)
                 heartbeat.set_result(float(message["Period"]))
+            elif message.get("Type") == LOGS:
+                if self.logs is not None:
+                    self.logs.handle(conn, message)
             elif message.get("Type") == "changes":
                 await self.mirror.apply(message["Changes"])
                 if any(c.get("Kind") == "node" for c in message["Changes"]):

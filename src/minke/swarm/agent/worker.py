@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from minke.aio import cancel
+from minke.swarm.agent.logpublisher import LogPublisher
 from minke.swarm.agent.mirror import MirrorStore
 from minke.swarm.agent.session import AgentSession
 from minke.swarm.ca import DataKey, new_csr
@@ -38,7 +39,7 @@ class WorkerNode:
         self.session = AgentSession(
             managers=state.managers, credentials=lambda: self.credentials,
             mirror=self.mirror, describe=agent.describe, addr=state.advertise_addr,
-            on_removed=on_removed)
+            on_removed=on_removed, logs=LogPublisher(agent.engine.containers))
         self.renewer = CertificateRenewer(self.credentials.cert_pem, self._renew)
         self.executor: Any = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -14,6 +14,8 @@ node's agent session.
   delay). Heartbeats touch no store: only the transitions are written.
 - ``UpdateTaskStatus``: the agent's reports, applied forward only and only for the
   caller's own tasks.
+- ``PublishLogs`` (``logbroker.py``): the lines an agent sends for a log subscription
+  that went down its session (``logs`` messages).
 
 Only the leader takes sessions and decides node-down (``start``/``stop`` follow the
 leadership, ``LeaderDuty``); another manager refuses them, so agents go on to the next
@@ -36,6 +38,7 @@ from minke.aio import cancel
 from minke.swarm.ids import new_id
 from minke.swarm.manager import tasks as t
 from minke.swarm.manager.controlapi import ControlAPI
+from minke.swarm.manager.logbroker import LogBroker
 from minke.swarm.manager.secrets import CONFIG, SEALED, SECRET, PayloadAPI, references
 from minke.swarm.rpc import NODE, Call, Method
 from minke.swarm.store import DELETE, Event, Obj, ReadTx, Store, Tx
@@ -134,11 +137,13 @@ class Dispatcher:
         self._period = 1.0
         self._monitor: asyncio.Task[None] | None = None
         self.leading = False  # sessions and node-down decisions only while leading
+        self.logs = LogBroker()  # its subscriptions go down the sessions
 
     def methods(self) -> list[Method]:
         return [Method(SESSION, self.session, NODE, stream=True),
                 Method(HEARTBEAT, self.heartbeat, NODE),
-                Method(UPDATE_TASK_STATUS, self.update_task_status, NODE)]
+                Method(UPDATE_TASK_STATUS, self.update_task_status, NODE),
+                *self.logs.methods()]
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -238,8 +243,10 @@ class Dispatcher:
         log.info("swarm dispatcher: session %s of node %s from %s", session_id[:8],
                  node_id, call.addr)
         index, snapshot = await self.store.view(self._snapshot)
-        queue: asyncio.Queue[Event] = asyncio.Queue()
+        # store events, and the log broker's messages (dicts) for this node
+        queue: asyncio.Queue[Any] = asyncio.Queue()
         feeder = asyncio.create_task(self._feed(queue, index))
+        self.logs.attach(node_id, queue)
         sent: set[tuple[str, str]] = set()
         try:
             mine = {x["ID"]: task_refs(x) for x in snapshot["task"]
@@ -257,10 +264,14 @@ class Dispatcher:
                 events = [first]
                 while not queue.empty() and len(events) < MAX_BATCH:
                     events.append(queue.get_nowait())
-                changes = await self._changes(events, node_id, mine, sent)
+                for message in [e for e in events if isinstance(e, dict)]:
+                    yield message
+                events = [e for e in events if not isinstance(e, dict)]
+                changes = await self._changes(events, node_id, mine, sent) if events else []
                 if changes:
                     yield {"Type": "changes", "Index": events[-1].index, "Changes": changes}
         finally:
+            self.logs.detach(node_id, queue)
             await cancel(feeder)
 
     async def _feed(self, queue: asyncio.Queue[Event], since: int) -> None:
