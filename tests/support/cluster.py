@@ -137,6 +137,14 @@ class Node:
         return path.read_text(errors="replace")[-tail:] if path.exists() else ""
 
 
+def _nft_script(node: Node, script: str, what: str) -> None:
+    """Load an nftables ``script`` in ``node``'s namespace; ClusterError naming ``what``."""
+    proc = subprocess.run([*node.nsenter(), "nft", "-f", "-"], input=script,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ClusterError(f"{what}: {proc.stderr.strip()}")
+
+
 class Cluster:
     """N nodes on this host; see the module docstring. Not thread-safe."""
 
@@ -248,10 +256,7 @@ class Cluster:
                       f"  chain egress {{\n    type filter hook egress device "
                       f"{NODE_IFNAME} priority 0; policy accept;\n"
                       f"    ip daddr {{ {addrs} }} drop\n  }}\n}}\n")
-            proc = subprocess.run([*node.nsenter(), "nft", "-f", "-"], input=script,
-                                  capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                raise ClusterError(f"node {i}: partition: {proc.stderr.strip()}")
+            _nft_script(node, script, f"node {i}: partition")
 
     def netem(self, i: int, *, delay: float = 0.0, loss: float = 0.0) -> None:
         """Delay (ms) and lose (percent) what node ``i`` sends on the underlay, with
@@ -284,10 +289,7 @@ class Cluster:
                   f"policy accept;\n"
                   f"    {rule}\n"
                   f"  }}\n}}\n")
-        proc = subprocess.run([*node.nsenter(), "nft", "-f", "-"], input=script,
-                              capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise ClusterError(f"node {i}: nft loss rule: {proc.stderr.strip()}")
+        _nft_script(node, script, f"node {i}: nft loss rule")
 
     def close(self) -> None:
         """Remove everything the cluster made; safe to call twice and after a failure.
@@ -457,3 +459,19 @@ def cluster(n: int, *, daemons: bool = True, **kwargs: object) -> Iterator[Clust
         yield c
     finally:
         c.close()
+
+
+def docker_on(cluster: Cluster, i: int, *args: str, check: bool = True
+              ) -> subprocess.CompletedProcess[str]:
+    """The docker CLI against node ``i``; with ``check``, an AssertionError with docker's
+    words when it fails."""
+    proc = subprocess.run(["docker", "-H", cluster.node(i).host, *args], capture_output=True,
+                          text=True, timeout=60, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} on node {i}: {proc.stderr}")
+    return proc
+
+
+def docker_out(cluster: Cluster, i: int, *args: str) -> str:
+    """What ``docker ARGS`` printed on node ``i`` (it must succeed)."""
+    return docker_on(cluster, i, *args).stdout.strip()

@@ -4,24 +4,17 @@ address (not loopback), so over TLS with a token. What the dashboard's cluster t
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.browser import goto
 from tests.support.certs import make_ca, write_leaf
-from tests.support.cluster import Cluster, Node
+from tests.support.cluster import Cluster, Node, docker_out
 
 PORT = 9180
 
 
-def docker(c: Cluster, i: int, *args: str) -> str:
-    """``docker ARGS`` on node ``i``; its output, or an AssertionError with docker's."""
-    proc = subprocess.run(["docker", "-H", c.node(i).host, *args], capture_output=True,
-                          text=True, timeout=60, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)}: {proc.stderr}")
-    return proc.stdout.strip()
+docker = docker_out  # ``docker ARGS`` on node ``i``: what it printed
 
 
 def dashboard_on_manager(directory: Path, token: str) -> Callable[[Node], list[str]]:

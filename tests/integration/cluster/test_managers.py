@@ -9,7 +9,6 @@ MANAGER STATUS and ``docker info`` on every manager, promote/demote (the leader 
 from __future__ import annotations
 
 import contextlib
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,8 @@ import docker
 import pytest
 from tests.conftest import import_busybox, unique
 from tests.support.cluster import Cluster
+from tests.support.cluster import docker_on as cli
+from tests.support.cluster import docker_out as out
 from tests.support.etcd import Etcd, start_cluster
 from tests.support.polling import wait_for
 
@@ -27,17 +28,6 @@ MANAGERS, WORKERS = 3, 1
 REPLICAS = 4
 
 
-def cli(cluster: Cluster, i: int, *args: str, check: bool = True
-        ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["docker", "-H", cluster.node(i).host, *args], capture_output=True,
-                          text=True, timeout=60, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} on node {i}: {proc.stderr}")
-    return proc
-
-
-def out(cluster: Cluster, i: int, *args: str) -> str:
-    return cli(cluster, i, *args).stdout.strip()
 
 
 class Swarm:

@@ -18,6 +18,8 @@ import docker
 import pytest
 from tests.conftest import unique
 from tests.support.cluster import Cluster
+from tests.support.cluster import docker_on as cli
+from tests.support.cluster import docker_out as out
 from tests.support.polling import wait_for
 
 from minke import errors
@@ -31,17 +33,6 @@ from minke.swarm.rpc.tls import pinned_context
 pytestmark = pytest.mark.integration
 
 
-def cli(cluster: Cluster, i: int, *args: str, check: bool = True
-        ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["docker", "-H", cluster.node(i).host, *args], capture_output=True,
-                          text=True, timeout=60, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)}: {proc.stderr}")
-    return proc
-
-
-def out(cluster: Cluster, i: int, *args: str) -> str:
-    return cli(cluster, i, *args).stdout.strip()
 
 
 @pytest.fixture(scope="module")

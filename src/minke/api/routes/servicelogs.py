@@ -34,12 +34,17 @@ from minke.api.routing import Routes
 from minke.api.streams import frame
 from minke.engine.containers.config import readable_log
 from minke.engine.runtime import logfile
-from minke.swarm.agent.logpublisher import backlog, decode, open_readers, task_records
+from minke.swarm.agent.logpublisher import (
+    TASK_LABEL,
+    backlog,
+    decode,
+    open_readers,
+    task_records,
+)
 from minke.swarm.manager.logbroker import LogBroker, Subscription
 from minke.units import rfc3339
 
 routes = Routes()
-TASK_LABEL = "com.docker.swarm.task.id"
 REMOTE_WAIT = 5.0  # seconds for the other nodes to send what their tasks logged so far
 
 

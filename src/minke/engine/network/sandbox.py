@@ -40,7 +40,8 @@ TOP_LEVEL = ("EndpointID", "Gateway", "IPAddress", "IPPrefixLen", "IPv6Gateway",
              "GlobalIPv6Address", "GlobalIPv6PrefixLen", "MacAddress")
 
 
-# Task containers of the swarm may join its networks; other containers only attachable ones.
+# On a swarm task's container (its executor sets it): task containers may join the swarm's
+# networks, other containers only attachable ones.
 SWARM_TASK_LABEL = "com.docker.swarm.task.id"
 
 

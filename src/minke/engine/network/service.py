@@ -32,7 +32,7 @@ from minke.engine.network.driver import BRIDGED, Endpoint, NetworkDriver, Networ
 from minke.engine.network.drivers import BridgeDriver, HostDriver, NullDriver, OverlayDriver
 from minke.engine.network.firewall import BridgeRules, Firewall, PortRule, ServiceRules
 from minke.engine.network.ownership import BridgeClaim, holder, host_lock
-from minke.engine.network.sandbox import NetworkExtension
+from minke.engine.network.sandbox import SWARM_TASK_LABEL, NetworkExtension
 from minke.engine.state import StateDB
 from minke.errors import (
     Conflict,
@@ -47,7 +47,6 @@ from minke.errors import (
 log = logging.getLogger(__name__)
 Record = dict[str, Any]
 PREDEFINED = ("bridge", "host", "none")
-TASK_LABEL = "com.docker.swarm.task.id"  # on a swarm task's container (its executor's)
 
 # dockerd's words (the swarm's NOT_A_MANAGER) for a swarm-scoped network outside a swarm.
 NOT_A_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm '
@@ -340,7 +339,7 @@ class NetworkService:
 
     def _is_task(self, container_id: str) -> bool:
         record = self.containers.find(container_id) if self.containers else None
-        return record is not None and TASK_LABEL in (record["Config"].get("Labels") or {})
+        return record is not None and SWARM_TASK_LABEL in (record["Config"].get("Labels") or {})
 
     async def remove_local(self, doc: Record) -> None:
         """Take a network off this host (the swarm's, when it is removed or the node leaves)."""

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from minke import errors
 from minke.aio import cancel
+from minke.engine.network.sandbox import SWARM_TASK_LABEL as TASK_LABEL
 from minke.swarm import taskfiles
 from minke.swarm.agent.networks import SwarmNetworks
 from minke.swarm.ca import DataKey
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TASK_LABEL = "com.docker.swarm.task.id"
 SECOND = 1_000_000_000
 
 
@@ -304,7 +304,7 @@ def container_config(task: Obj, service: Obj | None, node: Obj | None,
               "com.docker.swarm.service.id": task["ServiceID"],
               "com.docker.swarm.service.name": service_spec["Name"],
               "com.docker.swarm.task": "",
-              "com.docker.swarm.task.id": task["ID"],
+              TASK_LABEL: task["ID"],
               "com.docker.swarm.task.name": name}
     resources = task["Spec"].get("Resources") or {}
     limits = resources.get("Limits") or {}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from minke import errors
 from minke.swarm import taskfiles
-from minke.swarm.agent.executor import TaskExecutor, task_files_dir
+from minke.swarm.agent.executor import TASK_LABEL, TaskExecutor, task_files_dir
 from minke.swarm.agent.networks import forget
 from minke.swarm.ca import DataKey
 from minke.swarm.store import Store
@@ -63,7 +63,7 @@ class LocalAgent:
                 await self.engine.containers.remove(record["Id"], force=True)
             except errors.MinkeError as exc:  # dockerd logs these and leaves anyway
                 log.error("removing task container %s: %s", record["Id"][:12], exc)
-            task_id = labels.get("com.docker.swarm.task.id")
+            task_id = labels.get(TASK_LABEL)
             if task_id:  # its secrets and configs, in memory, go with it
                 try:
                     await asyncio.to_thread(taskfiles.release,

@@ -21,13 +21,13 @@ from typing import Any
 from minke import errors
 from minke.aio import cancel
 from minke.engine.containers.config import readable_log
+from minke.engine.network.sandbox import SWARM_TASK_LABEL as TASK_LABEL
 from minke.engine.runtime import logfile
 from minke.swarm.manager.logbroker import PUBLISH_LOGS
 from minke.swarm.rpc import ManagerConnection
 
 log = logging.getLogger(__name__)
 
-TASK_LABEL = "com.docker.swarm.task.id"
 BATCH = 500  # lines per PublishLogs call
 FLUSH = 0.05  # seconds: followed lines within it go in one call
 
