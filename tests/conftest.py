@@ -59,6 +59,22 @@ class Daemon:
     def env(self) -> dict[str, str]:
         return {**os.environ, "DOCKER_HOST": self.host, "MINKE_HOST": self.host}
 
+    def stacks(self, timeout: float = 5.0) -> str:
+        """The daemon's threads and asyncio tasks now (its SIGUSR1 dump), for the message
+        of a test that found it hanging."""
+        import signal
+
+        before = set(self.exec_root.glob("stacks-*.log"))
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = set(self.exec_root.glob("stacks-*.log")) - before
+            if new:
+                time.sleep(0.2)  # written in one call; let it finish
+                return max(new).read_text()
+            time.sleep(0.1)
+        return "(no stack dump: the event loop did not answer SIGUSR1)"
+
 
 def bridge_name(root: Path) -> str:
     """The default bridge of the daemon on ``root``: unique per daemon (it also names the

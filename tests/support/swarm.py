@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import docker
+import requests
 
 from tests.conftest import Daemon
 
@@ -22,5 +23,9 @@ def swarm_client(daemon: Daemon) -> Iterator[docker.DockerClient]:
         yield client
     finally:
         if daemon.process.poll() is None:
-            client.api.leave_swarm(force=True)
+            try:
+                client.api.leave_swarm(force=True)
+            except requests.exceptions.ReadTimeout as exc:
+                raise AssertionError("swarm leave hung; minked's stacks:\n"
+                                     + daemon.stacks()) from exc
         client.close()

@@ -333,7 +333,8 @@ class _Bridge:
             raise GRPCError(Status.INVALID_ARGUMENT, f"no {BUILD_ID_KEY} in the request")
         job = self.c.job(str(ref))
         try:
-            await asyncio.wait_for(job.configured.wait(), 10)
+            async with asyncio.timeout(10):
+                await job.configured.wait()
         except TimeoutError:
             raise GRPCError(Status.NOT_FOUND, f"no build {ref}") from None
         return job

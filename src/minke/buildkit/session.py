@@ -100,7 +100,8 @@ class SessionManager:
                 return self._sessions[session_id]
 
         try:
-            return await asyncio.wait_for(found(), timeout)
+            async with asyncio.timeout(timeout):
+                return await found()
         except TimeoutError:
             raise NotFound(f"no active session for {session_id}: context deadline exceeded") \
                 from None

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from minke.api.app import make_app
 from minke.daemon import config as daemon_config
-from minke.daemon import listeners
+from minke.daemon import listeners, stackdump
 from minke.daemon.wiring import build_engine
 from minke.engine.engine import EngineConfig
 from minke.engine.images.registry import RegistryConfig
@@ -150,6 +150,7 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    stackdump.install(loop, config.exec_root)
     await stop.wait()
     log.info("shutting down; containers keep running")
     if web_runner is not None:

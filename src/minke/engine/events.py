@@ -91,7 +91,8 @@ class EventBus:
                 if until_ns is not None:
                     timeout = max(0.0, (until_ns - time.time_ns()) / 1e9)
                 try:
-                    event = await asyncio.wait_for(queue.get(), timeout)
+                    async with asyncio.timeout(timeout):
+                        event = await queue.get()
                 except TimeoutError:
                     return
                 if event is None:

@@ -56,7 +56,8 @@ class CertificateRenewer:
         delay = renewal_delay(self.cert_pem)
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._now.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._now.wait()
             self._now.clear()
             try:
                 self.cert_pem = await self.renew()

@@ -105,7 +105,8 @@ class Feed:
         try:
             while True:
                 try:
-                    message = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                    async with asyncio.timeout(KEEPALIVE):
+                        message = await queue.get()
                 except TimeoutError:
                     yield None
                     continue
@@ -135,7 +136,8 @@ class Feed:
             if store is None:
                 self._swarm_changed.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._swarm_changed.wait(), SWARM_RECHECK)
+                    async with asyncio.timeout(SWARM_RECHECK):
+                        await self._swarm_changed.wait()
                 continue
             try:
                 index = await store.view(lambda tx: tx.index)

@@ -256,12 +256,14 @@ class HealthChecks(ContainerExtension):
         output = bytearray()
         try:
             try:
-                code = await asyncio.wait_for(self._collect(session, output), timeout)
+                async with asyncio.timeout(timeout):
+                    code = await self._collect(session, output)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(session.pid, signal.SIGKILL)
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(session.wait(), 5)
+                    async with asyncio.timeout(5):
+                        await session.wait()
                 self._event(record, "exec_die", execID=exec_id, exitCode="137")
                 return {"Start": start, "End": rfc3339(), "ExitCode": EXIT_PROBE_ERROR,
                         "Output": f"Health check exceeded timeout ({go_duration(timeout)})"}

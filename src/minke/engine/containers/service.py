@@ -595,7 +595,8 @@ class ContainerService:
             with contextlib.suppress(MinkeError):
                 await self.runtime.resume(cid)
         try:
-            await asyncio.wait_for(asyncio.shield(exited), None if timeout < 0 else timeout)
+            async with asyncio.timeout(None if timeout < 0 else timeout):
+                await asyncio.shield(exited)
         except TimeoutError:
             log.info("%s did not stop after %ss, killing it", cid[:12], timeout)
             await self._kill_and_wait(record)
@@ -628,7 +629,8 @@ class ContainerService:
             with contextlib.suppress(MinkeError):
                 await self.runtime.resume(record["Id"])
         try:
-            await asyncio.wait_for(exited, STOP_GRACE_AFTER_KILL)
+            async with asyncio.timeout(STOP_GRACE_AFTER_KILL):
+                await exited
         except TimeoutError:
             raise InternalError(
                 "tried to kill container, but did not receive an exit event") from None

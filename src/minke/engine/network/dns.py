@@ -377,14 +377,15 @@ class DNSServer:
     async def _forward(self, server: str, data: bytes, tcp: bool) -> bytes:
         host, port = server, DNS_PORT
         if tcp:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port), FORWARD_TIMEOUT)
+            async with asyncio.timeout(FORWARD_TIMEOUT):
+                reader, writer = await asyncio.open_connection(host, port)
             try:
                 writer.write(struct.pack("!H", len(data)) + data)
                 await writer.drain()
-                size = struct.unpack("!H", await asyncio.wait_for(
-                    reader.readexactly(2), FORWARD_TIMEOUT))[0]
-                return await asyncio.wait_for(reader.readexactly(size), FORWARD_TIMEOUT)
+                async with asyncio.timeout(FORWARD_TIMEOUT):
+                    size = struct.unpack("!H", await reader.readexactly(2))[0]
+                async with asyncio.timeout(FORWARD_TIMEOUT):
+                    return await reader.readexactly(size)
             finally:
                 writer.close()
         loop = asyncio.get_running_loop()
@@ -393,7 +394,8 @@ class DNSServer:
             s.setblocking(False)
             await loop.sock_connect(s, (host, port))
             await loop.sock_sendall(s, data)
-            return await asyncio.wait_for(loop.sock_recv(s, MAX_TCP_MESSAGE), FORWARD_TIMEOUT)
+            async with asyncio.timeout(FORWARD_TIMEOUT):
+                return await loop.sock_recv(s, MAX_TCP_MESSAGE)
 
 
 def _servfail(data: bytes) -> bytes | None:

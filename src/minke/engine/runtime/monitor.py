@@ -282,9 +282,8 @@ class Conmon:
         with _Pipes("sync", "start") as pipes:
             proc = await self._spawn(argv, bundle, pipes, bundle / "conmon.out")
             try:
-                message = await asyncio.wait_for(
-                    self._create_handshake(proc, pipes, bundle), CREATE_TIMEOUT
-                )
+                async with asyncio.timeout(CREATE_TIMEOUT):
+                    message = await self._create_handshake(proc, pipes, bundle)
             except BaseException as exc:
                 self._kill_spawned(proc, container_id, bundle)
                 if isinstance(exc, TimeoutError):
@@ -297,7 +296,8 @@ class Conmon:
             # conmon reports the failure first and exits after its clean-up: wait for that,
             # so that no monitor of this create outlives the error (the id may be reused)
             try:
-                await asyncio.wait_for(self.wait_exit(container_id, bundle), FAILED_CREATE_GRACE)
+                async with asyncio.timeout(FAILED_CREATE_GRACE):
+                    await self.wait_exit(container_id, bundle)
             except TimeoutError:
                 self._kill_spawned(proc, container_id, bundle)
             raise InternalError(_failure_text(message, bundle / "conmon.out"))
@@ -345,9 +345,8 @@ class Conmon:
         try:
             proc = await self._spawn(argv, exec_dir, pipes, exec_dir / "conmon.out")
             try:
-                message, stream = await asyncio.wait_for(
-                    self._exec_handshake(proc, pipes, exec_dir, detach), CREATE_TIMEOUT
-                )
+                async with asyncio.timeout(CREATE_TIMEOUT):
+                    message, stream = await self._exec_handshake(proc, pipes, exec_dir, detach)
             except BaseException as exc:
                 self._kill_spawned(proc, container_id, exec_dir)
                 if isinstance(exc, TimeoutError):

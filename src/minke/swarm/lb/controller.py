@@ -324,7 +324,8 @@ class Balancer:
                           if (t := s.breaker.next_timer()) is not None],
                        default=now + IDLE_TICK)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, wait - now))
+                async with asyncio.timeout(max(0.0, wait - now)):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._tick()

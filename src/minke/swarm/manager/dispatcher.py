@@ -258,7 +258,8 @@ class Dispatcher:
                    "Index": index, "Objects": snapshot}
             while self._sessions.get(node_id) == session_id and self.leading:
                 try:
-                    first = await asyncio.wait_for(queue.get(), timeout=self._period)
+                    async with asyncio.timeout(self._period):
+                        first = await queue.get()
                 except TimeoutError:
                     continue
                 events = [first]

@@ -76,8 +76,8 @@ class Election:
         try:
             while time.monotonic() - last_ok < self.ttl:
                 try:
-                    reply = await asyncio.wait_for(
-                        self.store.client.refresh_lease(self.lease_id), self.ttl / 3)
+                    async with asyncio.timeout(self.ttl / 3):
+                        reply = await self.store.client.refresh_lease(self.lease_id)
                     if reply is None or reply.TTL <= 0:
                         break  # etcd dropped the lease: our keys are gone
                     last_ok = time.monotonic()
