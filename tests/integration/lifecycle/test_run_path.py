@@ -3,7 +3,8 @@ where it runs steps side by side: the network's interfaces are plumbed while the
 creates the container (yet complete when its process starts, and before the runtime applies
 ``net.*`` sysctls), the runtime's clean-up overlaps the release of the root filesystem (not
 for ``--pid=host``) and, for ``--rm``, ends after the removal was answered; ``--rm`` leaves
-none of the container's files in place when it returns."""
+none of the container's files in place when it returns, and its root filesystem is a volatile
+overlay (nothing synced at its exit)."""
 
 from __future__ import annotations
 
@@ -98,6 +99,19 @@ def test_run_rm_leaves_nothing_in_place(minke_daemon: Daemon, busybox_image: str
     assert _leftovers(minke_daemon, cid) == []
     # the runtime's own clean-up may end just after the removal was answered
     wait_for("runc to forget the container", lambda: not _in_runtime(minke_daemon, cid))
+
+
+def test_only_an_auto_removed_container_has_a_volatile_root(minke_daemon: Daemon,
+                                                            busybox_image: str) -> None:
+    # overlayfs' volatile option (shown as "fsync=volatile" by newer kernels): the unmount
+    # at the exit does not sync the filesystem under the upper directory
+    script = "grep ' / / ' /proc/self/mountinfo"
+    removed = docker_text(minke_daemon, "run", "--rm", busybox_image, "sh", "-c", script)
+    name = unique("kept")
+    kept = docker_text(minke_daemon, "run", "--name", name, busybox_image, "sh", "-c", script)
+    docker(minke_daemon, "rm", "-f", name)
+    assert " - overlay " in removed.stdout and " - overlay " in kept.stdout, kept.stdout
+    assert "volatile" in removed.stdout and "volatile" not in kept.stdout, kept.stdout
 
 
 def test_start_of_a_created_container_runs_it_once(minke_daemon: Daemon,

@@ -325,7 +325,9 @@ class ContainerService:
         phases = Phases("start")
         try:
             bundle.mkdir(parents=True, exist_ok=True)
-            await asyncio.to_thread(self._snapshots.mount, cid, paths["rootfs"])
+            # An auto-removed container's writes are gone with it: no syncing them at exit.
+            await asyncio.to_thread(self._snapshots.mount, cid, paths["rootfs"],
+                                    volatile=bool(record["HostConfig"].get("AutoRemove")))
             prepared = True
             phases.mark("mount")
             spec = runtime_spec(

@@ -18,6 +18,7 @@ import errno
 import ipaddress
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -110,8 +111,7 @@ class BridgeDriver(NetworkDriver):
                 self._ipr = None
 
     def _index(self, ifname: str) -> int | None:
-        found = self._host().link_lookup(ifname=ifname)
-        return found[0] if found else None
+        return _index_of(ifname)
 
     def _probe(self, ifname: str) -> Device | None:
         ipr = self._host()
@@ -397,7 +397,7 @@ class BridgeDriver(NetworkDriver):
                                    "address": endpoint.mac, "mtu": network.mtu})
                     host_end = self._index(endpoint.host_ifname)
                     ipr.link("set", index=host_end, master=bridge, state="up")
-                except NetlinkError as exc:
+                except (NetlinkError, OSError) as exc:
                     self._delete_locked(endpoint.host_ifname)
                     raise _netlink_error(f"creating veth for {network.name}", exc) from exc
         finally:
@@ -419,8 +419,8 @@ def _configure_inside(endpoint: Endpoint) -> None:
     from pyroute2 import IPRoute, NetlinkError
 
     try:
+        index = socket.if_nametoindex(endpoint.ifname)
         with IPRoute() as ipr:
-            index = ipr.link_lookup(ifname=endpoint.ifname)[0]
             for cidr in (endpoint.ipv4, endpoint.ipv6):
                 if cidr:
                     address, _, prefix = cidr.partition("/")
@@ -428,11 +428,21 @@ def _configure_inside(endpoint: Endpoint) -> None:
                     ipr.addr("add", index=index, address=address, prefixlen=int(prefix),
                              **extra)
             ipr.link("set", index=index, state="up")
-            ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+            ipr.link("set", index=socket.if_nametoindex("lo"), state="up")
             if endpoint.default_route:
                 if endpoint.gateway4:
                     ipr.route("replace", dst="0.0.0.0/0", gateway=endpoint.gateway4)
                 if endpoint.gateway6:
                     ipr.route("replace", dst="::/0", gateway=endpoint.gateway6, family=10)
-    except (NetlinkError, IndexError) as exc:
+    except (NetlinkError, OSError) as exc:
         raise InternalError(f"configuring {endpoint.ifname} in the container: {exc}") from exc
+
+
+def _index_of(ifname: str) -> int | None:
+    """The interface's index in this thread's namespace. The kernel's name lookup, not
+    pyroute2's ``link_lookup``: that dumps and parses every link of the namespace, which on
+    a host with hundreds of veths was most of the daemon's CPU per container start."""
+    try:
+        return socket.if_nametoindex(ifname)
+    except OSError:
+        return None
