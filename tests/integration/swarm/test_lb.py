@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import secrets
 import socket
 import subprocess
@@ -52,30 +53,62 @@ def client(daemon: Daemon) -> Iterator[docker.DockerClient]:
 
 
 @pytest.fixture
-def service(client: docker.DockerClient) -> Iterator[Any]:
+def service(client: docker.DockerClient, daemon: Daemon) -> Iterator[Any]:
     """Makes one service of 3 tasks serving on PORT (HTTP) and PORT+1 (held connections)."""
     made: list[Any] = []
 
-    def make(labels: dict[str, str], replicas: int = 3, *, spread: bool = True) -> Any:
+    def make(labels: dict[str, str], replicas: int = 3) -> Any:
         svc = client.services.create(
             "busybox", SERVE, name=f"lb-{secrets.token_hex(3)}", labels=labels,
             mode=ServiceMode("replicated", replicas), stop_grace_period=SECOND,
             endpoint_spec=EndpointSpec(ports={PORT: 80, PORT + 1: 81}))
         made.append(svc)
-        wait_for("tasks running and balanced", lambda: len(backends(client, svc)) == replicas,
-                 deadline=60)
-        wait_for("httpd answering", lambda: _answers(replicas if spread else 1))
+        wait_for_backends(client, daemon, svc, replicas)
         return svc
     yield make
     for svc in made:
         svc.remove()
 
 
-def _answers(replicas: int) -> bool:
-    try:
-        return len({get() for _ in range(replicas * 2)}) == replicas
-    except OSError:
-        return False
+def wait_for_backends(client: docker.DockerClient, daemon: Daemon, svc: Any,
+                      replicas: int) -> None:
+    """Until the service's ``replicas`` backends are active, in the kernel's map of the
+    published port, and serving. Asked of each task inside its container, not through the
+    balancer: a connection refused there (httpd not listening yet) is a connect failure
+    to the circuit breaker, and a request that lands before the table has every backend
+    (source-hash) records an affinity with the wrong one."""
+    def ready() -> bool:
+        active = {b["Addresses"][0] for b in backends(client, svc) if b["State"] == "active"}
+        if len(active) != replicas or in_data_path(daemon, svc) != active:
+            return False
+        containers = task_containers(client, svc).values()
+        return len(containers) == replicas and all(
+            c.exec_run(["wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]).exit_code == 0
+            for c in containers)
+    wait_for(f"{replicas} backends active, in the data path and serving", ready)
+
+
+def stop_httpd(container: Any) -> None:
+    """Kill the task's httpd and wait until its port refuses connections: killall returns
+    once the signal is sent, and a connection the dying httpd still accepts is a success
+    to the circuit breaker (a SYN-ACK), reset afterwards."""
+    assert container.exec_run(["killall", "httpd"]).exit_code == 0
+    wait_for("httpd stopped", lambda: container.exec_run(
+        ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1/"]).exit_code != 0)
+
+
+def in_data_path(daemon: Daemon, svc: Any, kind: str = "svcp", suffix: str = "_0") -> set[str]:
+    """The addresses the kernel's map of the service's published port sends to (with
+    ``kind="aff", suffix=""``: those its source-hash affinity records lead to)."""
+    listing = subprocess.run(["nft", "list", "map", "inet", "minke_" + bridge_name(daemon.root),
+                              f"{kind}_{svc.id[:12]}{suffix}"], capture_output=True,
+                             text=True).stdout
+    return set(re.findall(r": ([0-9.]+) \. 80\b", listing))
+
+
+def recorded(daemon: Daemon, svc: Any) -> set[str]:
+    """The backend addresses the service's affinity records lead to."""
+    return in_data_path(daemon, svc, "aff", "")
 
 
 def get(source: str = "127.0.0.1", port: int = PORT) -> str:
@@ -104,7 +137,7 @@ def task_containers(client: docker.DockerClient, svc: Any) -> dict[str, Any]:
 
 
 def table_handle(daemon: Daemon) -> str:
-    """The handle of the daemon's nftables table (a new one after every rebuild)."""
+    """The handle of the daemon's nftables table (a new one when it is replaced)."""
     table = "minke_" + bridge_name(daemon.root)
     listing = subprocess.run(["nft", "-a", "list", "table", "inet", table],
                              capture_output=True, text=True, check=True).stdout
@@ -208,7 +241,7 @@ def test_cpu_strategy_favours_the_unthrottled_backends(client: docker.DockerClie
 def test_source_hash_sticks_to_a_backend_per_client(client: docker.DockerClient,
                                                     service: Any) -> None:
     svc = service({"com.minke.lb.strategy": "source-hash",
-                   "com.minke.lb.affinity-timeout": "60s"}, spread=False)
+                   "com.minke.lb.affinity-timeout": "60s"})
     assert balancing(client, svc)["Strategy"] == "source-hash"
     chosen = {}
     for i in range(2, 10):
@@ -219,6 +252,61 @@ def test_source_hash_sticks_to_a_backend_per_client(client: docker.DockerClient,
     assert len(set(chosen.values())) > 1, chosen  # 8 clients did not all hash alike
 
 
+def test_source_hash_affinity_outlives_changes_of_the_backend_set(
+        client: docker.DockerClient, service: Any, daemon: Daemon) -> None:
+    svc = service({"com.minke.lb.strategy": "source-hash",
+                   "com.minke.lb.affinity-timeout": "10m",
+                   "com.minke.lb.breaker.failures": "1"}, replicas=1)
+    handle = table_handle(daemon)
+    clients = [f"127.0.0.{i}" for i in range(2, 10)]
+    original = {get(source) for source in clients}
+    assert len(original) == 1
+    first = original.pop()
+
+    # Backends admitted later take new clients; the recorded ones stay where they were.
+    svc.scale(3)
+    wait_for_backends(client, daemon, svc, 3)
+    newcomers = {}
+    for i in range(1, 200):
+        newcomers[f"127.0.1.{i}"] = get(f"127.0.1.{i}")
+        if len(set(newcomers.values())) == 3:
+            break
+    assert len(set(newcomers.values())) == 3, newcomers
+    assert {source: get(source) for source in clients} == dict.fromkeys(clients, first)
+    assert table_handle(daemon) == handle  # the table was rewritten, not replaced
+
+    # A new backend fails: ejected, its clients' records are forgotten (they move to a
+    # healthy backend), the other clients' records stay.
+    containers = task_containers(client, svc)
+    bad = next(name for name in containers if name != first)
+    stop_httpd(containers[bad])
+    its_client = next(source for source, name in newcomers.items() if name == bad)
+    with pytest.raises(OSError):
+        get(its_client)  # refused: the one failure that ejects it
+    ejected = wait_for("ejected", lambda: [b["Addresses"][0] for b in backends(client, svc)
+                                           if b["State"] == "ejected"])
+    wait_for("ejected in the kernel", lambda: ejected[0] not in in_data_path(daemon, svc)
+             | recorded(daemon, svc))
+    assert get(its_client) not in (bad, "")
+    assert {source: get(source) for source in clients} == dict.fromkeys(clients, first)
+
+    # Scaled back to one task: every client reaches it, none is held by a record of a
+    # backend that left.
+    assert containers[bad].exec_run(["httpd", "-p", "80", "-h", "/www"]).exit_code == 0
+    svc.reload()  # scale() sends the version it holds
+    svc.scale(1)
+
+    def one_left() -> bool:
+        left = {b["Addresses"][0] for b in backends(client, svc)}
+        return len(left) == 1 and in_data_path(daemon, svc) == left and \
+            recorded(daemon, svc) <= left and len(task_containers(client, svc)) == 1
+    wait_for("one backend left, in the kernel too", one_left)
+    remaining = next(iter(task_containers(client, svc)))
+    assert {source: get(source) for source in [*clients, *newcomers]} == \
+        dict.fromkeys([*clients, *newcomers], remaining)
+    assert table_handle(daemon) == handle
+
+
 def test_breaker_ejects_a_refusing_backend_in_place_and_readmits_it(
         client: docker.DockerClient, service: Any, daemon: Daemon) -> None:
     svc = service({"com.minke.lb.breaker.failures": "3",
@@ -227,7 +315,7 @@ def test_breaker_ejects_a_refusing_backend_in_place_and_readmits_it(
     since = time.time()
     containers = task_containers(client, svc)
     bad = sorted(containers)[0]
-    assert containers[bad].exec_run(["killall", "httpd"]).exit_code == 0
+    stop_httpd(containers[bad])
     failed, served = 0, Counter[str]()
     for _ in range(30):
         try:

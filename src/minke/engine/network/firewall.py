@@ -2,9 +2,12 @@
 
 Owns minke's packet filtering and NAT. Every rule of one daemon lives in one table of its
 own, ``inet minke_<bridge>`` (the default bridge's name is unique among live daemons), and
-the whole table is replaced in one atomic ``nft -f`` transaction whenever its inputs change,
+the whole table is rewritten in one atomic ``nft -f`` transaction whenever its inputs change,
 so that no half-written rule set is ever live and nothing is left when the table is
-deleted. The one exception is Docker's: a Docker on the same host (iptables-nft) sets the
+deleted. The first write of a process replaces the table; later ones flush every rule and
+declare every chain, map and set again without deleting the table (``update_script``), so
+that the kernel-filled affinity maps of source-hash services survive a change of backends.
+The one exception is Docker's: a Docker on the same host (iptables-nft) sets the
 policy of ``ip filter FORWARD`` to drop, which would drop minke's bridge traffic too, so an
 accept rule per minke bridge is inserted there (tagged with a comment) and removed with it.
 
@@ -27,7 +30,9 @@ The table holds:
                  table's handle survive. Data maps, not verdict maps: an update then costs
                  the kernel no validation of the table's chain graph.
     lb_affinity  (source-hash with affinity) records each new connection's backend in the
-                 service's ``aff_<id>`` map, which its chain consults first.
+                 service's ``aff_<id>`` map, which its chain consults first. The map outlives
+                 rewrites of the table; records of a backend that left or was ejected are
+                 deleted (``_drop_affinities``).
     lb_observe   (while a load balancer listens on an NFLOG group) logs the SYN-ACKs and the
                  resets of not-yet-established DNATed connections from service backends:
                  the circuit breaker's evidence of connect successes and failures.
@@ -37,6 +42,8 @@ connections keep their conntrack NAT.
 
 from __future__ import annotations
 
+import json
+import logging
 import socket
 import struct
 import subprocess
@@ -45,6 +52,8 @@ from dataclasses import dataclass
 
 from minke.engine.network.nftnetlink import ElementWriter, Replace
 from minke.errors import InternalError, Unavailable
+
+log = logging.getLogger(__name__)
 
 NFT = "nft"
 COMMENT_PREFIX = "minke:"
@@ -306,6 +315,16 @@ def render(table: str, bridges: list[BridgeRules], ports: list[PortRule],
     """The complete ``nft -f`` script that replaces ``table`` (pure, unit-tested).
     ``weights``: service ID → backend ID → weight (1 when absent); ``observe_group``: the
     NFLOG group of the load balancer watching the backends (0: none)."""
+    return (f"table inet {table} {{}}\ndelete table inet {table}\n"
+            + table_body(table, bridges, ports, services, weights=weights,
+                         observe_group=observe_group))
+
+
+def table_body(table: str, bridges: list[BridgeRules], ports: list[PortRule],
+               services: list[ServiceRules] | None = None, *,
+               weights: Mapping[str, Mapping[str, float]] | None = None,
+               observe_group: int = 0) -> str:
+    """``table inet <table> { ... }``: every chain, map and set of the table (``render``)."""
     vip_jumps, service_ports, service_chains = _service_chains(services or [], weights)
     service_chains += _affinity(services or [])
     service_chains += _observer(observe_group, [
@@ -356,8 +375,6 @@ def render(table: str, bridges: list[BridgeRules], ports: list[PortRule],
                 + "".join(f"    {rule}\n" for rule in body) + "  }\n")
 
     return (
-        f"table inet {table} {{}}\n"
-        f"delete table inet {table}\n"
         f"table inet {table} {{\n"
         + chain("forward", "type filter hook forward priority filter; policy accept;", fwd)
         + chain("ports", "", dnat).replace("    \n", "")
@@ -371,6 +388,44 @@ def render(table: str, bridges: list[BridgeRules], ports: list[PortRule],
                 post)
         + "}\n"
     )
+
+
+def objects(body: str) -> dict[str, tuple[str, str]]:
+    """The chains, maps and sets a ``table_body`` declares: name → (kind, its block)."""
+    out: dict[str, tuple[str, str]] = {}
+    lines = body.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        words = line.split()
+        if line.startswith("  ") and not line.startswith("   ") and len(words) == 3 and \
+                words[0] in ("chain", "map", "set") and words[2] == "{":
+            end = next(k for k in range(i + 1, len(lines)) if lines[k] == "  }\n")
+            out[words[1]] = (words[0], "".join(lines[i:end + 1]))
+    return out
+
+
+def update_script(table: str, before: Mapping[str, tuple[str, str]], body: str,
+                  ) -> tuple[str, set[str]]:
+    """An ``nft -f`` script that turns ``table``, as ``before`` (``objects`` of the body
+    last applied) left it, into ``body`` in one transaction without deleting the table:
+    every rule flushed and every chain, map and set deleted and declared again — except
+    the dynamic maps the kernel fills (``aff_<id>``: source-hash affinities) whose
+    declaration is unchanged, which keep their elements. Also the names of those kept."""
+    after = objects(body)
+    kept = {name for name, (kind, block) in after.items()
+            if kind == "map" and "flags dynamic" in block and before.get(name) == (kind, block)}
+    for name in kept:
+        body = body.replace(after[name][1], "", 1)
+    order = sorted(before.items(), key=lambda item: item[1][0] != "chain")  # chains first
+    deletes = "".join(f"delete {kind} inet {table} {name}\n"
+                      for name, (kind, _) in order if name not in kept)
+    return f"flush table inet {table}\n{deletes}{body}", kept
+
+
+def _affinity_addresses(svc: ServiceRules, backends: set[str] | None = None) -> set[str]:
+    """The addresses of the service's backends (only of those IDs in ``backends``)."""
+    positions = [k for k, b in enumerate(svc.backends()) if backends is None or b in backends]
+    lists = [addresses for _, addresses in svc.vips] + [svc.port_backends]
+    return {a[k] for a in lists for k in positions if k < len(a) and a[k]}
 
 
 def chains_naming(ruleset: str, bridge: str, own_table: str) -> list[str]:
@@ -414,29 +469,62 @@ class Firewall:
         self.weights: dict[str, dict[str, float]] = {}
         self.observe_group = 0
         self._services: dict[str, ServiceRules] = {}  # as last applied
+        # The objects of the body last applied by this process (None: the table may hold
+        # anything, e.g. a previous daemon's: the next apply replaces it whole).
+        self._objects: dict[str, tuple[str, str]] | None = None
         self._elements = ElementWriter()
 
     def apply(self, bridges: list[BridgeRules], ports: list[PortRule],
               services: list[ServiceRules] | None = None) -> None:
-        """Replace the table's rules atomically; with no bridges the table is deleted."""
+        """Make the table's rules these, atomically; with no bridges the table is deleted.
+
+        After the first apply the table is not deleted but rewritten in place
+        (``update_script``): its handle stays, and so do the source-hash affinity maps, so
+        that a backend joining or leaving does not move the clients that have an affinity
+        record (docs/load-balancing.md). Records that lead to a backend no longer in its
+        service's set are then dropped."""
         if not bridges:
             self.delete()
-            self._services = {}
             return
-        _nft("-f", "-", script=render(self.table, bridges, ports, services,
-                                      weights=self.weights,
-                                      observe_group=self.observe_group))
-        self._services = {svc.id: svc for svc in services or []}
+        services = services or []
+        body = table_body(self.table, bridges, ports, services, weights=self.weights,
+                          observe_group=self.observe_group)
+        kept: set[str] = set()
+        if self._objects is None:
+            _nft("-f", "-", script=f"table inet {self.table} {{}}\n"
+                                   f"delete table inet {self.table}\n{body}")
+        else:
+            script, kept = update_script(self.table, self._objects, body)
+            try:
+                _nft("-f", "-", script=script)
+            except InternalError as exc:
+                # The table is not what this process left (deleted or changed by hand):
+                # replace it whole, as on the first apply.
+                log.warning("rewriting table %s in place failed (%s): replacing it",
+                            self.table, exc)
+                kept = set()
+                _nft("-f", "-", script=f"table inet {self.table} {{}}\n"
+                                       f"delete table inet {self.table}\n{body}")
+        before, self._services = self._services, {svc.id: svc for svc in services}
+        self._objects = objects(body)
+        for svc in services:
+            old = before.get(svc.id)
+            if svc.affinity_map in kept and old is not None:
+                gone = _affinity_addresses(old) - _affinity_addresses(svc)
+                if gone:
+                    self._drop_affinities(svc.affinity_map, gone)
 
     def set_weights(self, changes: Mapping[str, Mapping[str, float]],
                     flush_affinity: Mapping[str, tuple[str, ...]] | None = None) -> bool:
         """Give services' backends new weights in place: the elements of their maps
-        replaced (and, for a service in ``flush_affinity`` with backends named there, its
-        recorded affinities forgotten) in one nf_tables transaction sent over netlink
-        (``nftnetlink``); no table rebuild, and no verdicts, so the kernel has no chain
-        graph to validate. Remembered for the next ``apply``. False when none of the
-        services is in the table as last applied (nothing to do)."""
+        replaced in one nf_tables transaction sent over netlink (``nftnetlink``); no table
+        rebuild, and no verdicts, so the kernel has no chain graph to validate. For a
+        service in ``flush_affinity``, the affinity records that lead to the backends named
+        there (ejected) are then forgotten; its other clients' records stay. Remembered for
+        the next ``apply``. False when none of the services is in the table as last applied
+        (nothing to do)."""
         updates: list[list[Replace]] = []
+        forget: dict[str, set[str]] = {}  # affinity map → backend addresses to forget
         for service_id, weights in changes.items():
             self.weights[service_id] = dict(weights)
             svc = self._services.get(service_id)
@@ -446,7 +534,8 @@ class Firewall:
                                          for slot, address, port in elements))
                      for name, elements in map_elements(svc, weights).items()]
             if svc.affinity and (flush_affinity or {}).get(service_id):
-                group.append(Replace(svc.affinity_map))
+                forget[svc.affinity_map] = _affinity_addresses(
+                    svc, set((flush_affinity or {})[service_id]))
             updates.append(group)
         if not updates:
             return False
@@ -455,7 +544,40 @@ class Firewall:
         except OSError as exc:
             raise InternalError(f"updating the weights in table {self.table}: {exc}") \
                 from None
+        # After the weights: from now on no slot leads to those backends, so no new
+        # record can name them; the records of other backends' clients stay.
+        for name, addresses in forget.items():
+            self._drop_affinities(name, addresses)
         return True
+
+    def _drop_affinities(self, name: str, addresses: set[str]) -> None:
+        """Forget the records of affinity map ``name`` that lead to one of ``addresses``.
+        Read, then deleted by key: a record may expire in between (the delete then fails
+        with ENOENT), so it is read again a few times."""
+        failure: Exception | None = None
+        for _ in range(3):
+            listing = _nft("-j", "list", "map", "inet", self.table, name, check=False)
+            if not listing:
+                return  # the map is gone
+            keys = []
+            for item in json.loads(listing).get("nftables", []):
+                for element in (item.get("map") or {}).get("elem") or []:
+                    key, value = element
+                    key = key.get("elem", {}).get("val", key)
+                    target = value.get("concat", [value])[0] if isinstance(value, dict) \
+                        else value
+                    if target in addresses and isinstance(key, dict):
+                        keys.append(" . ".join(str(part) for part in key["concat"]))
+            if not keys:
+                return
+            try:
+                _nft("-f", "-", script=f"delete element inet {self.table} {name} "
+                                       f"{{ {', '.join(keys)} }}\n")
+                return
+            except InternalError as exc:
+                failure = exc
+        log.error("forgetting the affinities to %s in %s: %s", ", ".join(sorted(addresses)),
+                  name, failure)
 
     def forget_weights(self, keep: set[str]) -> None:
         """Drop the remembered weights of services not in ``keep``."""
@@ -464,6 +586,7 @@ class Firewall:
 
     def delete(self) -> None:
         _nft("delete", "table", "inet", self.table, check=False)
+        self._services, self._objects = {}, None
 
     def users_of(self, bridge: str) -> list[str]:
         """The chains of other programs (Docker's ``ip nat DOCKER``, ...) with rules naming

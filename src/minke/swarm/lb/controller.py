@@ -346,6 +346,7 @@ class Balancer:
                                for r in reading["records"].values()})
         changes: dict[str, dict[str, float]] = {}
         flush: dict[str, tuple[str, ...]] = {}
+        written: list[tuple[ServiceState, list[float], set[str]]] = []
         for state in self.services.values():
             for change in state.breaker.tick(now):
                 self._transition(state, change)
@@ -356,10 +357,21 @@ class Balancer:
                 ids = [b.task_id for b in state.info.backends]
                 changes[state.info.id] = dict(zip(ids, shares, strict=True))
                 flush[state.info.id] = tuple(state.flush)
-                state.applied, state.dirty, state.flush = shares, False, set()
-                state.updated_at = time.time()
-        if changes:
+                written.append((state, shares, state.flush))
+                state.dirty, state.flush = False, set()
+        if not changes:
+            return
+        try:
             await self.networks.set_lb_weights(changes, flush)
+        except BaseException:
+            for state, _, flushed in written:  # not written: again at the next tick
+                state.dirty = True
+                state.flush |= flushed
+            raise
+        # Shown (``status``) only once in the kernel: a client that waits for a weight in
+        # ``service inspect`` must find it in the data path.
+        for state, shares, _ in written:
+            state.applied, state.updated_at = shares, time.time()
 
     # -- what users see -----------------------------------------------------------------
 

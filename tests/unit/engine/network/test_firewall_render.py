@@ -83,3 +83,32 @@ def test_service_vips_and_ingress_ports_round_robin() -> None:
         proc = subprocess.run(["nft", "-c", "-f", "-"], input=text, text=True,
                               capture_output=True)
         assert proc.returncode == 0, proc.stderr
+
+
+def test_a_later_write_keeps_the_table_and_its_affinity_records() -> None:
+    from minke.engine.network.firewall import ServiceRules, objects, table_body, update_script
+
+    def body(backends: tuple[str, ...], affinity: int = 60) -> str:
+        svc = ServiceRules("svc1svc1svc1svc1", vips=(("10.1.0.254", backends),),
+                           pick="hash", affinity=affinity)
+        return table_body("minke_t", [BridgeRules("br-a", ("10.1.0.0/24",))], [], [svc])
+    before = objects(body(("10.1.0.2",)))
+    assert before["aff_svc1svc1svc1"][0] == "map" and before["svc_svc1svc1svc1"][0] == "chain"
+
+    # A backend joins: every rule and object is written again but the affinity map, whose
+    # records (the kernel's) must outlive the change; the table itself is not deleted.
+    script, kept = update_script("minke_t", before, body(("10.1.0.2", "10.1.0.3")))
+    assert kept == {"aff_svc1svc1svc1"}
+    assert script.startswith("flush table inet minke_t\ndelete chain inet minke_t ")
+    assert "delete table" not in script and "delete map inet minke_t aff_" not in script
+    assert "map aff_svc1svc1svc1 {" not in script
+    assert "delete map inet minke_t svca_svc1svc1svc1_0\n" in script
+    assert "map svca_svc1svc1svc1_0 {" in script and "update @aff_svc1svc1svc1" in script
+    deletes = [line.split()[1] for line in script.splitlines() if line.startswith("delete ")]
+    assert deletes == sorted(deletes, key=lambda kind: kind != "chain")  # rules' users first
+    assert len(deletes) == len(before) - 1
+
+    # A new affinity timeout is a new map (its declaration changed).
+    script, kept = update_script("minke_t", before, body(("10.1.0.2",), affinity=90))
+    assert not kept and "delete map inet minke_t aff_svc1svc1svc1\n" in script
+    assert "map aff_svc1svc1svc1 {" in script and "timeout 90s" in script
