@@ -41,7 +41,7 @@ from minke.swarm.manager import spec as specs
 from minke.swarm.manager.caserver import NO_STORE
 from minke.swarm.manager.controlapi import ControlAPI
 from minke.swarm.manager.leader import Leader, reconcilers
-from minke.swarm.manager.logbroker import LogBroker
+from minke.swarm.manager.logrelay import LogRelay
 from minke.swarm.manager.remote import ManagerEndpoint
 from minke.swarm.manager.services import ServiceControl
 from minke.swarm.renewal import CertificateRenewer
@@ -236,7 +236,8 @@ class SwarmCluster:
         cluster = await self.control.cluster()
         self._endpoint = ManagerEndpoint(
             self.control, node_id=self.state.node_id, cluster_id=cluster["ID"],
-            listen_addr=self.state.listen_addr, credentials=credentials)
+            listen_addr=self.state.listen_addr, credentials=credentials,
+            containers=getattr(getattr(self.agent, "engine", None), "containers", None))
         await self._endpoint.start()
         control, endpoint, node_id = self.control, self._endpoint, self.state.node_id
 
@@ -534,14 +535,9 @@ class SwarmCluster:
             raise errors.Unavailable(NOT_A_MANAGER)
         return self.control
 
-    def log_broker(self) -> tuple[str, LogBroker | None]:
-        """This node's ID and, while it leads, the broker reaching the workers' tasks'
-        logs through their sessions."""
-        node_id = self.state.node_id if self.state is not None else ""
-        endpoint = self._endpoint
-        if endpoint is None or not endpoint.dispatcher.leading:
-            return node_id, None
-        return node_id, endpoint.dispatcher.logs
+    def log_relay(self) -> LogRelay | None:
+        """While this node is a manager: its way to the logs of tasks on other nodes."""
+        return self._endpoint.logs if self._endpoint is not None else None
 
     async def inspect(self) -> Obj:
         control = self.manager()

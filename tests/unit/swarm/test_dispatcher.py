@@ -117,3 +117,26 @@ async def test_session_reports_and_node_down(tmp_path: Path) -> None:
     finally:
         await dispatcher.stop()
         await store.close()
+
+
+async def test_node_down_orphans_only_tasks_that_may_still_run(tmp_path: Path) -> None:
+    """A node found Down orphans its tasks between assigned and running (nobody knows if
+    they still run); a task that ended (a job's COMPLETE, a FAILED one) keeps its
+    state."""
+    store, _control = await setup(tmp_path)
+    states = (t.ASSIGNED, t.RUNNING, t.COMPLETE, t.FAILED, t.SHUTDOWN)
+
+    def seed(tx: Tx) -> None:
+        for state in states:
+            tx.create("task", {"ID": f"task-{state}", "ServiceID": "s", "NodeID": WORKER,
+                               "DesiredState": t.COMPLETE, "Status": {"State": state}})
+    await store.update(seed)
+    assert await store.update(lambda tx: d.mark_down(tx, WORKER, "heartbeat failure")) == 2
+    after = await store.view(lambda tx: {x["ID"]: x["Status"]["State"]
+                                         for x in tx.list("task")})
+    assert after == {"task-assigned": t.ORPHANED, "task-running": t.ORPHANED,
+                     "task-complete": t.COMPLETE, "task-failed": t.FAILED,
+                     "task-shutdown": t.SHUTDOWN}
+    # Down again (a second heartbeat failure): nothing more changes.
+    assert await store.update(lambda tx: d.mark_down(tx, WORKER, "heartbeat failure")) == 0
+    await store.close()

@@ -48,5 +48,5 @@ async def test_session_end_closes_its_subscriptions() -> None:
     broker.detach("n1", asyncio.Queue())  # another session's end: nothing changes
     assert sub.queue.empty()
     broker.detach("n1", old)
-    assert sub.queue.get_nowait()["Closed"]
+    assert sub.queue.get_nowait() == {"Messages": [], "Done": True, "Closed": True}
     assert broker.subscribe("n1", ["t1"], {}) is None

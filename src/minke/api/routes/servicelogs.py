@@ -7,16 +7,18 @@ com.docker.swarm.task.id=…``), which the docker CLI turns into ``name.slot.id@
 started later (a scale-up, a restart, an update) until the service is removed or the client
 goes; a task's logs end when its container stops.
 
-Tasks on other nodes are read through the leader's log broker (``swarm/manager/
-logbroker.py``): their agents send the lines down their session's channel; a node that
-does not answer within ``REMOTE_WAIT`` is skipped. Tasks started on other nodes after the
-request are not followed."""
+Tasks on other nodes are read on any manager, leader or not, through its log relay
+(``swarm/manager/logrelay.py``): another manager is asked for its own tasks' lines, a
+worker through the leader's log broker (its agent sends them by its session); a node that
+does not answer within ``REMOTE_WAIT`` is skipped. With ``follow``, tasks that start on
+other nodes after the request are picked up too, as the store shows them running."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import heapq
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -41,9 +43,11 @@ from minke.swarm.agent.logpublisher import (
     open_readers,
     task_records,
 )
-from minke.swarm.manager.logbroker import LogBroker, Subscription
+from minke.swarm.manager import tasks as t
+from minke.swarm.manager.logrelay import Feed, LogRelay
 from minke.units import rfc3339
 
+log = logging.getLogger(__name__)
 routes = Routes()
 REMOTE_WAIT = 5.0  # seconds for the other nodes to send what their tasks logged so far
 
@@ -77,34 +81,40 @@ def _remote_record(task: dict[str, Any]) -> dict[str, Any]:
                                   TASK_LABEL: task["ID"]}}}
 
 
-def _subscribe(broker: LogBroker | None, node_id: str, tasks: list[dict[str, Any]],
-               options: dict[str, Any]) -> list[Subscription]:
-    """Subscriptions to the logs of ``tasks`` on other nodes (none but through a leading
-    manager)."""
-    if broker is None:
-        return []
+async def _open_feeds(relay: LogRelay | None, tasks: list[dict[str, Any]],
+                      options: dict[str, Any], feeds: list[Feed]) -> None:
+    """Add to ``feeds`` the lines of ``tasks`` on other nodes, one feed per node (none
+    for a node no manager reaches now)."""
+    if relay is None:
+        return
     by_node: dict[str, list[str]] = {}
     for task in tasks:
-        if task.get("NodeID") and task["NodeID"] != node_id:
+        if task.get("NodeID") and task["NodeID"] != relay.node_id:
             by_node.setdefault(task["NodeID"], []).append(task["ID"])
-    subs = [broker.subscribe(node, ids, options) for node, ids in by_node.items()]
-    return [sub for sub in subs if sub is not None]
+    for node, ids in by_node.items():
+        try:
+            feed = await relay.open(node, ids, options)
+        except errors.MinkeError as exc:  # the store: that node's lines are left out
+            log.warning("service logs: the tasks of node %s: %s", node, exc)
+            continue
+        if feed is not None:
+            feeds.append(feed)
 
 
-async def _remote_backlog(subs: list[Subscription]) -> list[list[tuple[str, logfile.LogRecord]]]:
-    """Per subscription, the lines its node sent before ``Done`` (in time order), within
+async def _remote_backlog(feeds: list[Feed]) -> list[list[tuple[str, logfile.LogRecord]]]:
+    """Per feed, the lines its node sent before ``Done`` (in time order), within
     ``REMOTE_WAIT`` (a node that is down gives none)."""
-    out: list[list[tuple[str, logfile.LogRecord]]] = [[] for _ in subs]
+    out: list[list[tuple[str, logfile.LogRecord]]] = [[] for _ in feeds]
 
     async def collect(n: int) -> None:
         while True:
-            got = await subs[n].queue.get()
-            out[n] += [(m["TaskID"], decode(m)) for m in got["Messages"]]
-            if got["Done"] or got["Closed"]:
+            got = await feeds[n].queue.get()
+            out[n] += [(m["TaskID"], decode(m)) for m in got.get("Messages") or []]
+            if got.get("Done") or got.get("Closed"):
                 return
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(REMOTE_WAIT):
-            await asyncio.gather(*(collect(n) for n in range(len(subs))))
+            await asyncio.gather(*(collect(n) for n in range(len(feeds))))
     return out
 
 
@@ -137,21 +147,28 @@ async def _stream(request: web.Request, tasks: list[dict[str, Any]], tty: bool, 
             data = (rfc3339(ns=rec.time_ns) + " ").encode() + data
         await response.write(data if tty else frame(kind, data))
 
-    node_id, broker = cluster(request).log_broker()
-    subs = _subscribe(broker, node_id, tasks, {"Follow": follow, "Tail": tail, "Since": since})
+    relay = cluster(request).log_relay()
+    if follow and service_id is not None:
+        # a task not started yet is followed once the store shows it running (from its
+        # first line): asking its node now could find no container yet
+        tasks = [x for x in tasks if t.rank(x["Status"]["State"]) >= t.rank(t.RUNNING)]
+    feeds: list[Feed] = []  # the lines of tasks on other nodes
     try:
-        return await _send_all(request, response, send, records, subs, remote, since, tail,
-                               follow, service_id, asked_ns)
+        await _open_feeds(relay, tasks, {"Follow": follow, "Tail": tail, "Since": since},
+                          feeds)
+        return await _send_all(request, response, send, records, relay, feeds,
+                               {x["ID"] for x in tasks}, remote, since, tail, follow,
+                               service_id, asked_ns)
     finally:
-        for sub in subs:  # the client went, or all is sent: the agents stop too
-            if broker is not None:
-                broker.cancel(sub)
+        for feed in feeds:  # the client went, or all is sent: the other nodes stop too
+            await feed.close()
 
 
 async def _send_all(request: web.Request, response: web.StreamResponse, send: Any,
-                    records: list[dict[str, Any]], subs: list[Subscription],
-                    remote: dict[str, dict[str, Any]], since: int | None, tail: int | None,
-                    follow: bool, service_id: str | None, asked_ns: int
+                    records: list[dict[str, Any]], relay: LogRelay | None,
+                    feeds: list[Feed], remote_followed: set[str],
+                    remote: dict[str, dict[str, Any]], since: int | None,
+                    tail: int | None, follow: bool, service_id: str | None, asked_ns: int
                     ) -> web.StreamResponse:
     containers = engine(request).containers
     readers = await open_readers(records, since, tail)
@@ -162,20 +179,39 @@ async def _send_all(request: web.Request, response: web.StreamResponse, send: An
             reader.close()
     # each source in time order: (time, source, line number, record, line)
     sources = [[(rec.time_ns, 0, i, readers[n][0], rec) for i, (n, rec) in enumerate(local)]]
-    for k, lines in enumerate(await _remote_backlog(subs), 1):
+    for k, lines in enumerate(await _remote_backlog(feeds), 1):
         sources.append([(rec.time_ns, k, i, remote[task_id], rec)
                         for i, (task_id, rec) in enumerate(lines) if task_id in remote])
     for _, _, _, record, rec in heapq.merge(*sources, key=lambda entry: entry[:3]):
         await send(record, rec)
 
-    async def follow_remote(sub: Subscription) -> None:
+    async def follow_remote(feed: Feed) -> None:
         while True:
-            got = await sub.queue.get()
-            for message in got["Messages"]:
+            got = await feed.queue.get()
+            for message in got.get("Messages") or []:
                 if message.get("TaskID") in remote:
                     await send(remote[message["TaskID"]], decode(message))
-            if got["Closed"]:
+            if got.get("Closed"):
                 return
+
+    async def follow_started(group: asyncio.TaskGroup, relay: LogRelay,
+                             service_id: str) -> None:
+        """Follow the service's tasks on other nodes as they start, each from its first
+        line, until the service is removed."""
+        try:
+            async for task in relay.started(service_id):
+                if task["ID"] in remote_followed:
+                    continue
+                remote_followed.add(task["ID"])
+                remote[task["ID"]] = _remote_record(task)
+                feed = await relay.open(task["NodeID"], [task["ID"]],
+                                        {"Follow": True, "Tail": None, "Since": None})
+                if feed is not None:
+                    feeds.append(feed)
+                    group.create_task(follow_remote(feed))
+        except errors.MinkeError as exc:  # the store: the tasks already followed go on
+            log.warning("service logs: following the tasks that start on other nodes: %s",
+                        exc)
     gone = False
     if follow:
         async def follow_one(record: dict[str, Any], path: Any, offset: int) -> None:
@@ -188,8 +224,10 @@ async def _send_all(request: web.Request, response: web.StreamResponse, send: An
                 for record, path, reader in readers:
                     if containers.is_running(record["Id"]):
                         group.create_task(follow_one(record, path, reader.offset))
-                for sub in subs:
-                    group.create_task(follow_remote(sub))
+                for feed in list(feeds):
+                    group.create_task(follow_remote(feed))
+                if service_id is not None and relay is not None:
+                    group.create_task(follow_started(group, relay, service_id))
                 if service_id is not None:
                     # all but those made and not yet started: their start is to come
                     followed = {record["Id"] for record in records if not record["State"].get(

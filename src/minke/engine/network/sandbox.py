@@ -6,6 +6,11 @@ checks the network mode and the endpoint settings and records them in
 joins each network (addresses from IPAM, the driver's plumbing), publishes ports, starts
 the embedded DNS and points the OCI spec at the namespace; at exit it undoes all of that.
 ``connect``/``disconnect`` do the same for one network of a running container.
+
+A container that is not a swarm task gets its address on a swarm ``--attachable`` overlay
+network from the cluster (``SwarmNetworks.attach``: an attachment task, Docker's
+``AttachNetwork``), so other nodes reach it; it detaches when it leaves the network (stop,
+failed start, ``network disconnect``), which frees the address.
 """
 
 from __future__ import annotations
@@ -26,7 +31,14 @@ from minke.engine.network.firewall import PortRule
 from minke.engine.network.names import NO_DISCOVERY, NameView
 from minke.engine.network.nspool import NamespacePool
 from minke.engine.network.vxlan import endpoint_mac
-from minke.errors import Conflict, Forbidden, InvalidParameter, MinkeError, NotFound
+from minke.errors import (
+    Conflict,
+    Forbidden,
+    InvalidParameter,
+    MinkeError,
+    NotFound,
+    Unavailable,
+)
 
 if TYPE_CHECKING:
     from minke.engine.network.service import NetworkService
@@ -66,6 +78,7 @@ class NetworkExtension(ContainerExtension):
         self.ports = portmap.PortAllocator()
         self._plumbing: dict[str, asyncio.Future[None]] = {}  # cid → prepare's background part
         self.pool = NamespacePool(service.netns_dir)
+        self._attached: set[str] = set()  # containers that may hold attachment tasks
 
     def netns_path(self, container_id: str) -> Path:
         return self.service.netns_dir / container_id
@@ -158,11 +171,13 @@ class NetworkExtension(ContainerExtension):
             docs = [self.service.get(name) for name in settings["Networks"]]
             # The network of --network first (eth0, default route), the rest by name.
             docs.sort(key=lambda d: (d["Name"] != mode, d["Name"]))
+            assigned = await self._attach_swarm(record, docs)
             has_route = False
             endpoints = []
             for index, doc in enumerate(docs):
                 wants_route = not has_route and not doc.get("Internal")
-                endpoint = self._allocate(record, doc, f"eth{index}", wants_route)
+                endpoint = self._allocate(record, doc, f"eth{index}", wants_route,
+                                          assigned.get(doc["Id"], ""))
                 if endpoint is not None:
                     endpoints.append((doc, endpoint))
                     has_route = has_route or wants_route
@@ -201,24 +216,70 @@ class NetworkExtension(ContainerExtension):
                 return
         namespaces.append({"type": "network", "path": path})
 
+    # -- swarm attachable networks --------------------------------------------------------
+
+    @staticmethod
+    def _attaches(record: Record, doc: Record) -> bool:
+        """The container joins swarm network ``doc`` through an attachment task: it is no
+        task of the swarm (tasks have their addresses from their own task)."""
+        return doc.get("Scope") == "swarm" and doc["Driver"] in BRIDGED and \
+            SWARM_TASK_LABEL not in (record["Config"].get("Labels") or {})
+
+    async def _attach_swarm(self, record: Record, docs: list[Record]) -> dict[str, str]:
+        """Network ID → the address (CIDR) the cluster gives the container on each swarm
+        network of ``docs`` it attaches to; raises dockerd's "Could not attach to network"
+        when the cluster cannot be asked or refuses."""
+        out: dict[str, str] = {}
+        cid = record["Id"]
+        for doc in docs:
+            if not self._attaches(record, doc):
+                continue
+            settings = record["NetworkSettings"]["Networks"][doc["Name"]]
+            aliases = list(dict.fromkeys([record["Name"].lstrip("/"),
+                                          *(settings.get("Aliases") or []), cid[:12]]))
+            wanted = (settings.get("IPAMConfig") or {}).get("IPv4Address") or ""
+            swarm = self.service.swarm
+            try:
+                if swarm is None:
+                    raise Unavailable("this node is not in an active swarm")
+                out[doc["Id"]] = await swarm.attach(cid, doc["Id"], aliases, wanted)
+            except MinkeError as exc:
+                raise type(exc)(f"Could not attach to network {doc['Name']}: "
+                                f"{exc.message}") from exc
+            self._attached.add(cid)
+        return out
+
+    async def _detach_swarm(self, container_id: str, network_id: str | None = None) -> None:
+        """Give the container's attachment tasks back (on ``network_id``, or all); a
+        failure is logged: the cluster frees them when this node is Down."""
+        swarm = self.service.swarm
+        if swarm is None:
+            return
+        try:
+            await swarm.detach(container_id, network_id)
+        except MinkeError as exc:
+            log.warning("detaching %s from swarm network(s): %s", container_id[:12], exc)
+
     async def _join(self, record: Record, doc: Record, ifname: str,
-                    default_route: bool) -> Endpoint | None:
+                    default_route: bool, assigned: str = "") -> Endpoint | None:
         """Allocate addresses and plumb one endpoint; None for the ``null`` driver."""
-        endpoint = self._allocate(record, doc, ifname, default_route)
+        endpoint = self._allocate(record, doc, ifname, default_route, assigned)
         if endpoint is not None:
             await self._plumb(record, [(doc, endpoint)])
         return endpoint
 
     def _allocate(self, record: Record, doc: Record, ifname: str,
-                  default_route: bool) -> Endpoint | None:
+                  default_route: bool, assigned: str = "") -> Endpoint | None:
         """Addresses, MAC and id of one endpoint, saved and shown in the record at once (the
         hosts file needs them before the runtime creates the container); None for the
-        ``null`` driver."""
+        ``null`` driver. ``assigned``: the IPv4 address (CIDR) the swarm gave it."""
         if doc["Driver"] not in BRIDGED:
             return None
         cid = record["Id"]
         settings = record["NetworkSettings"]["Networks"][doc["Name"]]
         requested = settings.get("IPAMConfig") or {}
+        if assigned:  # the cluster's choice (it took ``--ip`` into account)
+            requested = {**requested, "IPv4Address": assigned.split("/")[0]}
         # Chosen and saved with no await in between: concurrent starts never share an IP.
         used: set[Any] = set()
         for other in self.service.endpoints_of(network_id=doc["Id"]):
@@ -323,10 +384,15 @@ class NetworkExtension(ContainerExtension):
             if not plumbing.cancelled():
                 plumbing.exception()  # retrieved: the start reported its own error
         await self.dns.stop(cid)
+        attached = cid in self._attached or any(
+            self._attaches(record, doc) for doc in self._docs_of(cid))
+        self._attached.discard(cid)
         for endpoint in self.service.endpoints_of(container_id=cid):
             # Interfaces inside a namespace that goes away are deleted by the kernel with it
             # (in the background): deleting each veth first would cost ~20 ms per exit.
             await self._leave(record, endpoint, unplug=not path.exists())
+        if attached:
+            await self._detach_swarm(cid)
         self.ports.release(cid)
         if self.service.port_rules.pop(cid, None):
             await self.service.apply_firewall()
@@ -336,6 +402,14 @@ class NetworkExtension(ContainerExtension):
         if settings.get("SandboxKey") == str(path):
             settings.update(SandboxKey="", SandboxID="", Ports={}, **{
                 k: RUNTIME_FIELDS[k] for k in TOP_LEVEL})
+
+    def _docs_of(self, container_id: str) -> list[Record]:
+        """The networks the container has endpoints on."""
+        docs = []
+        for endpoint in self.service.endpoints_of(container_id=container_id):
+            with contextlib.suppress(MinkeError):
+                docs.append(self.service.get(endpoint.network_id))
+        return docs
 
     async def _leave(self, record: Record | None, endpoint: Endpoint,
                      unplug: bool = True) -> None:
@@ -379,8 +453,15 @@ class NetworkExtension(ContainerExtension):
                 ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
                 has_route = any(e.default_route for e in
                                 self.service.endpoints_of(container_id=record["Id"]))
-                await self._join(record, doc, ifname,
-                                 not has_route and not doc.get("Internal"))
+                assigned = await self._attach_swarm(record, [doc])
+                try:
+                    await self._join(record, doc, ifname,
+                                     not has_route and not doc.get("Internal"),
+                                     assigned.get(doc["Id"], ""))
+                except BaseException:
+                    if assigned:
+                        await self._detach_swarm(record["Id"], doc["Id"])
+                    raise
                 await self._dns(record)
         except BaseException:
             networks.pop(doc["Name"], None)
@@ -408,6 +489,8 @@ class NetworkExtension(ContainerExtension):
         for endpoint in self.service.endpoints_of(network_id=doc["Id"],
                                                   container_id=record["Id"]):
             await self._leave(record, endpoint)
+        if self._attaches(record, doc) and record["State"]["Running"]:
+            await self._detach_swarm(record["Id"], doc["Id"])
         del networks[doc["Name"]]
         if not self.names.networks_of(record["Id"]):
             await self.dns.stop(record["Id"])

@@ -128,6 +128,8 @@ class TaskExecutor:
 
     async def _sync(self, task_id: str) -> None:
         task, service, node = await self.store.view(lambda tx: self._read(tx, task_id))
+        if task is not None and t.attachment_container(task):
+            return  # a standalone container's network attachment: the engine's, no run
         record = self._containers().get(task_id)
         if task is None or task.get("NodeID") != self.node_id:
             if record is not None:  # reaped (or moved): its container goes too

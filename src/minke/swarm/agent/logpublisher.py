@@ -5,8 +5,9 @@ manager by ``PublishLogs`` in batches: the lines logged so far, then ``Done``; w
 ``Follow`` the new lines until the containers stop, then ``Closed``. A ``Cancel``, a
 refused publish (the subscription is gone) or the session's end stops it.
 
-Also the reading both sides share: a node's task containers and their logs merged in time
-order (the API route reads its own node's with them)."""
+Also the reading the other sides share: a node's task containers and their logs merged in
+time order (the API route reads its own node's with them), and ``publish``, with which a
+manager serves its own tasks' lines to the other managers (``manager/logrelay.py``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import asyncio
 import base64
 import heapq
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ BATCH = 500  # lines per PublishLogs call
 FLUSH = 0.05  # seconds: followed lines within it go in one call
 
 Reader = tuple[dict[str, Any], Path, logfile.LogReader]
+Sender = Callable[..., Awaitable[None]]  # (lines, Done=, Closed=)
 
 
 def task_records(containers: Any, task_ids: Iterable[str]) -> list[dict[str, Any]]:
@@ -106,53 +108,62 @@ class LogPublisher:
         async def send(lines: list[dict[str, Any]], **flags: bool) -> None:
             await conn.call(PUBLISH_LOGS, {"SubscriptionID": sub_id, "Messages": lines,
                                            **flags})
-        since = message.get("Since")
-        tail = message.get("Tail")
-        records = task_records(self.containers, message.get("TaskIDs") or [])
         try:
-            readers = await open_readers(records, int(since) if since else None,
-                                         int(tail) if tail is not None else None)
-            try:
-                lines = [encode(readers[n][0], rec) for n, rec in await backlog(readers)]
-            finally:
-                for _, _, reader in readers:
-                    reader.close()
-            for start in range(0, len(lines), BATCH):
-                await send(lines[start:start + BATCH])
-            await send([], Done=True)
-            if message.get("Follow"):
-                await self._follow(readers, send)
-            await send([], Closed=True)
+            await publish(self.containers, message, send)
         except errors.MinkeError as exc:  # the subscription is gone, or the manager
             log.debug("swarm agent: log subscription %s ends: %s", sub_id[:8], exc)
 
-    async def _follow(self, readers: list[Reader], send: Any) -> None:
-        pending: list[dict[str, Any]] = []
-        more = asyncio.Event()
 
-        async def follow_one(record: dict[str, Any], path: Path, offset: int) -> None:
-            cid = record["Id"]
-            async for rec in logfile.follow(
-                    path, offset=offset, is_running=lambda: self.containers.is_running(cid)):
-                pending.append(encode(record, rec))
-                more.set()
+async def publish(containers: Any, message: dict[str, Any], send: Sender) -> None:
+    """Send the lines of ``message``'s ``TaskIDs`` containers in ``containers`` (this
+    node's engine's) by ``send``: the lines so far in batches, ``Done``, with ``Follow``
+    the new lines until the containers stop, then ``Closed``. Managers serve their own
+    tasks' lines with it too (``manager/logrelay.py``)."""
+    since = message.get("Since")
+    tail = message.get("Tail")
+    records = task_records(containers, message.get("TaskIDs") or [])
+    readers = await open_readers(records, int(since) if since else None,
+                                 int(tail) if tail is not None else None)
+    try:
+        lines = [encode(readers[n][0], rec) for n, rec in await backlog(readers)]
+    finally:
+        for _, _, reader in readers:
+            reader.close()
+    for start in range(0, len(lines), BATCH):
+        await send(lines[start:start + BATCH])
+    await send([], Done=True)
+    if message.get("Follow"):
+        await _follow(containers, readers, send)
+    await send([], Closed=True)
 
-        followers = [asyncio.create_task(follow_one(record, path, reader.offset))
-                     for record, path, reader in readers
-                     if self.containers.is_running(record["Id"])]
-        try:
-            while followers or pending:
-                if not pending:
-                    waiter = asyncio.create_task(more.wait())
-                    await asyncio.wait([waiter, *followers],
-                                       return_when=asyncio.FIRST_COMPLETED)
-                    waiter.cancel()
-                    followers = [f for f in followers if not f.done()]
-                await asyncio.sleep(FLUSH)
-                more.clear()
-                lines, pending[:] = pending[:BATCH], pending[BATCH:]
-                if lines:
-                    await send(lines)
-        finally:
-            for follower in followers:
-                follower.cancel()
+
+async def _follow(containers: Any, readers: list[Reader], send: Sender) -> None:
+    pending: list[dict[str, Any]] = []
+    more = asyncio.Event()
+
+    async def follow_one(record: dict[str, Any], path: Path, offset: int) -> None:
+        cid = record["Id"]
+        async for rec in logfile.follow(
+                path, offset=offset, is_running=lambda: containers.is_running(cid)):
+            pending.append(encode(record, rec))
+            more.set()
+
+    followers = [asyncio.create_task(follow_one(record, path, reader.offset))
+                 for record, path, reader in readers
+                 if containers.is_running(record["Id"])]
+    try:
+        while followers or pending:
+            if not pending:
+                waiter = asyncio.create_task(more.wait())
+                await asyncio.wait([waiter, *followers],
+                                   return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                followers = [f for f in followers if not f.done()]
+            await asyncio.sleep(FLUSH)
+            more.clear()
+            lines, pending[:] = pending[:BATCH], pending[BATCH:]
+            if lines:
+                await send(lines)
+    finally:
+        for follower in followers:
+            follower.cancel()

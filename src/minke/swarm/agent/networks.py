@@ -30,6 +30,7 @@ from minke.aio import cancel
 from minke.engine.network import ipam
 from minke.engine.network.dns import Answer
 from minke.engine.network.firewall import ServiceRules
+from minke.engine.network.sandbox import SWARM_TASK_LABEL
 from minke.swarm.ids import new_id
 from minke.swarm.lb import policy as lb_policy
 from minke.swarm.lb.controller import Balancer, ServiceInfo, aligned
@@ -44,8 +45,9 @@ from minke.swarm.network.allocation import (
     used_addresses,
 )
 from minke.swarm.network.allocator import attachment_addresses
+from minke.swarm.network.attachments import Attacher, LocalAttacher
 from minke.swarm.network.mesh import OverlayState, node_data_address, plan
-from minke.swarm.store import NameConflict, Obj, Store, Tx
+from minke.swarm.store import DELETE, NameConflict, Obj, Store, Tx
 
 if TYPE_CHECKING:
     from minke.engine.engine import Engine
@@ -110,20 +112,30 @@ class SwarmNetworks:
         self._resync = False  # a removed network's endpoint left: sync before the refresh
         self._cluster_used: dict[str, set[str]] = {}  # network id → addresses held
         self._reprogram = False  # networks were synced: program the overlays again
+        # tasks with swarm network attachments: only their containers' events matter here
+        self._networked: set[str] = set()
+        # Standalone containers' attachment tasks: on a manager its store; a worker sets
+        # a ``RemoteAttacher`` (its managers over mTLS) before ``start``.
+        self.attacher: Attacher = LocalAttacher(store, node_id)
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
         self.networks.swarm = self
-        self._set_data_path(await self.store.view(lambda tx: tx.list("node")))
+        # Followed from before the first sync: a change made meanwhile is seen again
+        # rather than missed (a network created while this node starts its agent).
+        index, nodes = await self.store.view(lambda tx: (tx.index, tx.list("node")))
+        self._set_data_path(nodes)
         await self._ensure_ingress()
         await self.sync_networks()
         await self.balancer.start()  # before the rules: they log to its NFLOG group
         await self.refresh()
-        index = await self.store.view(lambda tx: tx.index)
         self.engine.events.listen(self._container_event)
         self._loops = [asyncio.create_task(self._follow(index), name="swarm-networks"),
-                       asyncio.create_task(self._refresher(), name="swarm-balancer")]
+                       asyncio.create_task(self._refresher(), name="swarm-balancer"),
+                       # in the background: it may have to reach a manager
+                       asyncio.create_task(self._drop_stale_attachments(),
+                                           name="swarm-stale-attachments")]
 
     async def stop(self) -> None:
         """The daemon stops or the node leaves: networks and rules stay (live restore);
@@ -141,6 +153,16 @@ class SwarmNetworks:
                                             since=since):
             if event.kind == "network":
                 await self.sync_networks()
+            if event.kind == "task":
+                if event.action != DELETE and event.object.get("NetworksAttachments"):
+                    self._networked.add(event.id)
+                else:
+                    self._networked.discard(event.id)
+            if event.kind == "task" and not (event.object.get("NetworksAttachments") or (
+                    event.old or {}).get("NetworksAttachments")):
+                # A task on no swarm network is no backend, name or overlay peer: its
+                # progress changes nothing here (and a refresh reads every task).
+                continue
             self._wake.set()
 
     async def _refresher(self) -> None:
@@ -158,7 +180,9 @@ class SwarmNetworks:
     def _container_event(self, event: dict[str, Any]) -> None:
         if self._stopped or event["Type"] != "container":
             return
-        if SERVICE_LABEL in event["Actor"]["Attributes"] and (
+        attributes = event["Actor"]["Attributes"]
+        if SERVICE_LABEL in attributes and \
+                attributes.get(SWARM_TASK_LABEL) in self._networked and (
                 event["Action"] in ("start", "die", "destroy")
                 or event["Action"].startswith("health_status")):
             self._wake.set()
@@ -210,7 +234,8 @@ class SwarmNetworks:
 
     async def remove_network(self, doc: Obj, check_local: Callable[[], None]) -> None:
         """``docker network rm`` of a swarm network: out of the store unless a service uses
-        it or ``check_local`` (no standalone container here on it) raises; off this host
+        it, ``check_local`` (no standalone container here on it) raises or a standalone
+        container of another node is attached to it (SwarmKit's "in use by task"); off this host
         at once, or when the last of its task containers leaves it."""
         def remove(tx: Tx) -> None:
             user = network_in_use(tx, doc["Id"])
@@ -218,6 +243,12 @@ class SwarmNetworks:
                 raise rpc_error("FailedPrecondition", f"network {doc['Id']} is in use by "
                                                       f"service {user['ID']}")
             check_local()
+            for task in tx.list("task"):  # a standalone container on another node
+                if t.attachment_container(task) and not t.has_ended(task) and any(
+                        e.get("Target") == doc["Id"] for e in task["Spec"].get("Networks")
+                        or []):
+                    raise rpc_error("FailedPrecondition", f"network {doc['Id']} is in use "
+                                                          f"by task {task['ID']}")
             if tx.get("network", doc["Id"]) is not None:
                 tx.delete("network", doc["Id"])
         await self.store.update(remove)
@@ -320,6 +351,64 @@ class SwarmNetworks:
                     except errors.MinkeError as exc:
                         log.error("removing network %s: %s", doc["Name"], exc)
 
+    # -- standalone containers on attachable networks -----------------------------------
+
+    async def attach(self, container_id: str, network_id: str, aliases: list[str],
+                     address: str = "") -> str:
+        """The address (CIDR) the cluster gives a standalone container of this node on
+        swarm network ``network_id``, through its attachment task (Docker's
+        ``AttachNetwork``); ``address``: the one it asks for (``--ip``)."""
+        task = await self.attacher.attach(container_id, network_id, aliases, address)
+        for attachment in task.get("NetworksAttachments") or []:
+            for cidr in attachment.get("Addresses") or []:
+                if ":" not in cidr:
+                    return str(cidr)
+        raise errors.Unavailable(f"the attachment of {container_id[:12]} to network "
+                                 f"{network_id} has no IPv4 address")
+
+    async def detach(self, container_id: str, network_id: str | None = None) -> None:
+        """The container left the network (``None``: all of them): its attachment
+        task goes and the address is free."""
+        await self.attacher.detach(container_id, network_id)
+
+    async def _drop_stale_attachments(self) -> None:
+        """The attachment tasks of this node whose container is gone or stopped (it
+        stopped while the swarm was not running here): their addresses are freed."""
+        mine = await self.store.view(lambda tx: tx.find("task", node_id=self.node_id))
+        for task in mine:
+            cid = t.attachment_container(task)
+            if not cid:
+                continue
+            record = self.engine.containers.find(cid)
+            # a container being started has its sandbox already: it is not stale
+            if record is not None and (record["State"].get("Running")
+                                       or record["NetworkSettings"].get("SandboxKey")):
+                continue
+            try:
+                await self.attacher.detach(cid, None)
+            except errors.MinkeError as exc:
+                log.warning("releasing the attachment of gone container %s: %s",
+                            cid[:12], exc)
+
+    def _attachment_names(self, tasks: list[Obj], down: Collection[str]
+                          ) -> dict[str, dict[str, list[str]]]:
+        """Network ID → name → addresses of the standalone containers of other nodes
+        (their attachment tasks' aliases: the container's name, its ``--network-alias``
+        and short ID); this node's own are the engine's endpoints."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for task in tasks:
+            node = task.get("NodeID") or ""
+            if not t.attachment_container(task) or t.has_ended(task) or \
+                    not self.node_id or node == self.node_id or node in down:
+                continue
+            for attachment in task.get("NetworksAttachments") or []:
+                ips = [c.split("/")[0] for c in attachment.get("Addresses") or []
+                       if ":" not in c]
+                table = out.setdefault((attachment.get("Network") or {}).get("ID", ""), {})
+                for alias in attachment.get("Aliases") or []:
+                    table.setdefault(alias.lower(), []).extend(ips)
+        return out
+
     # -- balancing and names ------------------------------------------------------------
 
     async def take_out(self, task_id: str) -> None:
@@ -394,6 +483,7 @@ class SwarmNetworks:
             moved = self._set_data_path(nodes)
             down = {n["ID"] for n in nodes if (n.get("Status") or {}).get("State") == "down"}
             live = {x["ID"] for x in tasks if not t.has_ended(x)}
+            self._networked = {x["ID"] for x in tasks if x.get("NetworksAttachments")}
             self.draining &= live
             rules: dict[str, ServiceRules] = {}
             names: dict[str, dict[str, Answer]] = {}
@@ -430,7 +520,12 @@ class SwarmNetworks:
                     table[name] = Answer([vips[network_id]] if network_id in vips
                                          else ips, [])
                     table["tasks." + name] = Answer(ips, [])
-            self.balancer.update(balanced)
+            for network_id, table in self._attachment_names(tasks, down).items():
+                known = names.setdefault(network_id, {})
+                for name, ips in table.items():
+                    if name in known:  # a service's name too: both answer
+                        ips = list(dict.fromkeys([*known[name].ipv4, *ips]))
+                    known[name] = Answer(ips, [])
             self._cluster_used = {
                 n["ID"]: used_addresses(services, tasks, n["ID"])
                 | set(node_addresses(n).values()) for n in stored}
@@ -438,6 +533,7 @@ class SwarmNetworks:
                 if self.networks.overlay_driver.data_path else {}
             if self._applied == (rules, names, overlays) and not moved and \
                     not self._reprogram:
+                self.balancer.update(balanced)  # a new strategy, say: same rules
                 return
             self._reprogram = False
             # Peers and this node's addresses first: the firewall source-NATs to them.
@@ -449,4 +545,7 @@ class SwarmNetworks:
             self.networks.extension.names.rebuild()
             await self._set_vips(services)
             await self.networks.apply_firewall()
+            # After the table: a backend the balancer lists (``service inspect``) is in the
+            # kernel's maps, and weights are only ever written for services the table has.
+            self.balancer.update(balanced)
             self._applied = (rules, names, overlays)

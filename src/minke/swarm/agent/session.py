@@ -4,7 +4,9 @@ over mutual TLS that
 - opens a ``Session`` stream with the node's description and keeps the mirror
   (``mirror.py``) in step with what the stream sends;
 - heartbeats at the period the manager asks for (a missed answer ends the session);
-- sends the executor's task reports in batches (``UpdateTaskStatus``), again after a
+- sends the executor's task reports (``UpdateTaskStatus``) as soon as they are made: those
+  made while a call is on its way go together in the next one (batched without waiting:
+  a completion reaches the manager, and frees its reservation, at once), again after a
   reconnection for those that did not get through;
 - hands the log subscriptions the stream carries to ``logs`` (``logpublisher.py``).
 
@@ -35,7 +37,6 @@ from minke.swarm.rpc import ManagerConnection, NodeCredentials
 log = logging.getLogger(__name__)
 
 MIN_BACKOFF, MAX_BACKOFF = 0.2, 1.0  # seconds between attempts to reach a manager
-REPORT_BATCH = 0.05  # seconds: reports made within it go in one call
 PATIENCE = 2 * GRACE  # heartbeat periods without an answer before the session is dropped
 
 
@@ -177,7 +178,7 @@ class AgentSession:
         await started
         while True:
             await self.mirror.reported.wait()
-            await asyncio.sleep(REPORT_BATCH)
+            await asyncio.sleep(0)  # reports made in the same turn of the loop join
             reports = self.mirror.take_reports()
             updates = [{"TaskID": task_id, "Status": status}
                        for task_id, status in reports.items()]

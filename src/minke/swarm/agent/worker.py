@@ -18,6 +18,7 @@ from minke.swarm.agent.session import AgentSession
 from minke.swarm.ca import DataKey, new_csr
 from minke.swarm.localstate import LocalState, LocalStore
 from minke.swarm.manager.caserver import RENEW
+from minke.swarm.network.attachments import RemoteAttacher
 from minke.swarm.renewal import CertificateRenewer
 from minke.swarm.rpc import Identity, ManagerConnection, NodeCredentials
 
@@ -70,6 +71,9 @@ class WorkerNode:
         try:
             self.executor = self.agent.executor(self.mirror, self.state.node_id,
                                                 self.mirror.key)
+            # standalone containers' network attachments: asked of the managers
+            self.executor.networks.attacher = RemoteAttacher(
+                self.session.candidates, lambda: self.credentials)
             await self.executor.start()
         except Exception:  # the role still follows the store
             log.exception("swarm: this worker's task executor did not start")

@@ -333,8 +333,10 @@ class Dispatcher:
         needed = set().union(*mine.values()) if mine else set()
         fetch = (needed - sent) | (set(updated or ()) & needed)
         gone = sent - needed
+        # Most batches need no payload: no store read (a hop to a thread) on the way of
+        # every task change to the node.
         objs = await self.store.view(
-            lambda tx: [(k, i, tx.get(k, i)) for k, i in sorted(fetch)])
+            lambda tx: [(k, i, tx.get(k, i)) for k, i in sorted(fetch)]) if fetch else []
         added = []
         for kind, payload_id, obj in objs:
             if obj is None:

@@ -11,7 +11,10 @@ Tasks of an earlier iteration still running are shut down. Within the iteration:
 - a global job gets one task per eligible node (ready, active, constraints met);
 - a task that failed is replaced in its slot (or on its node) as its ``RestartPolicy``
   says (jobs default to ``on-failure``), after ``Delay``; a slot the policy gives up on
-  stays failed for this iteration, so the job never counts it complete.
+  stays failed for this iteration, so the job never counts it complete;
+- a task ORPHANED (its node went down) did not fail: its slot gets a new task at once,
+  without counting a restart (a global job's node gets one when it is eligible again); a
+  task that COMPLETEd stays complete whatever happens to its node.
 
 Job tasks are created with DesiredState COMPLETE (READY while a restart delay runs). The
 bookkeeping keys are the replicated orchestrator's: ``_restarts``, ``_start_at``, and
@@ -60,6 +63,16 @@ def reconcile(tx: Tx, service: Obj, tasks: list[Obj], eligible: list[str], now: 
                 save(tx, task)
             continue
         task["DesiredState"] = t.SHUTDOWN  # failed, rejected or shut down: replace it?
+        if task["Status"]["State"] == t.ORPHANED:
+            # Its node went down: the task did not fail, so no restart is counted or
+            # waited for (as for services). A replicated job's slot is run again at once
+            # elsewhere; a global job's node gets a new task when it is back.
+            save(tx, task)
+            if replicated:
+                new = new_job_task(service, slot=task.get("Slot") or 0)
+                new["_restarts"] = task.get("_restarts", [])
+                current.append(tx.create("task", new))
+            continue
         history = restarts.history(task, policy, now)
         if history is None:
             task["_dead_iteration"] = iteration

@@ -7,7 +7,8 @@ Workers serve no RPC, so a subscription travels down the node's dispatcher sessi
 that subscription ID: first the lines already logged, then ``Done``; with ``follow`` the
 new lines until its containers stop, then ``Closed``. Cancelling a subscription (the
 client went away) sends a ``Cancel`` down the session; a publish for a subscription that
-is gone is refused, which also stops the agent.
+is gone is refused, which also stops the agent. Managers that do not lead reach it through
+the leader's ``SubscribeLogs`` (``logrelay.py``).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class LogBroker:
             del self._outboxes[node_id]
             for sub in [s for s in self._subs.values() if s.node_id == node_id]:
                 self._subs.pop(sub.id, None)
-                sub.queue.put_nowait({"Closed": True})
+                sub.queue.put_nowait({"Messages": [], "Done": True, "Closed": True})
 
     # -- the API's side -----------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from collections import defaultdict
 from minke.swarm.manager import constraints, jobs, restarts
 from minke.swarm.manager import tasks as t
 from minke.swarm.manager.reconciler import Reconciler
-from minke.swarm.store import Obj, Tx
+from minke.swarm.store import DELETE, UPDATE, Event, Obj, Store, Tx
 
 DEFAULT_HISTORY = 5
 
@@ -66,10 +66,46 @@ class Orchestrator(Reconciler):
     name = "orchestrator"
     kinds = ("service", "task", "node", "cluster")
 
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        # Every node as the last pass saw it could take tasks (none drained or removed
+        # since): a task placed then needs no pass. Node events seen since keep it False.
+        self._nodes_fine = False
+        self._node_events = 0
+
     async def reconcile(self) -> None:
-        delays: list[float] = await self.store.update(self._pass)
+        node_events = self._node_events
+        delays, index, nodes_fine = await self.store.update(self._pass_at)
+        self.covered(index)
+        if node_events == self._node_events:  # else a node changed after the pass's read
+            self._nodes_fine = nodes_fine
         if delays:
             self.kick(min(delays))
+
+    def relevant(self, event: Event) -> bool:
+        """A task's progress on its node (accepted … running, a pending explanation) changes
+        no decision here; its end, its desired state and its coming and going do, and its
+        placement when it may be on a node that lost it (drained or removed). Events come
+        in store order, so a drain is seen here before any placement that followed it."""
+        if event.kind == "node":
+            self._node_events += 1
+            if event.action == DELETE or event.object["Spec"].get("Availability") == "drain":
+                self._nodes_fine = False
+            return True
+        if event.kind != "task" or event.action != UPDATE or event.old is None:
+            return True
+        new, old = event.object, event.old
+        return (t.has_ended(new) != t.has_ended(old)
+                or new["DesiredState"] != old["DesiredState"]
+                or (new.get("NodeID") != old.get("NodeID") and not self._nodes_fine))
+
+    def _pass_at(self, tx: Tx) -> tuple[list[float], int, bool]:
+        """A pass; the store index it saw (with its own writes); whether every node could
+        take tasks."""
+        wake = self._pass(tx)
+        nodes_fine = all(n["Spec"].get("Availability", "active") != "drain"
+                         for n in tx.list("node"))
+        return wake, tx.index, nodes_fine
 
     def _pass(self, tx: Tx) -> list[float]:
         now = time.time()
@@ -80,6 +116,8 @@ class Orchestrator(Reconciler):
         services = {s["ID"]: s for s in tx.list("service")}
         by_service: dict[str, list[Obj]] = defaultdict(list)
         for task in tx.list("task"):
+            if t.attachment_container(task) and not t.has_ended(task):
+                continue  # a standalone container's network attachment: no service's
             by_service[task["ServiceID"]].append(task)
         wake: list[float] = []
         for service_id, tasks in by_service.items():

@@ -1,6 +1,7 @@
 """What a manager serves to the other nodes on its listen address (2377 by default): the
-CA's methods (``caserver``), the dispatcher's (``dispatcher``) and the data key for
-managers, over mutual TLS with this node's certificate (``rpc``).
+CA's methods (``caserver``), the dispatcher's (``dispatcher``), and for managers the data
+key and the logs of tasks (``logrelay``), over mutual TLS with this node's certificate
+(``rpc``).
 
 The address is bound at ``start``; if it is taken (another daemon on this host holds
 2377), the manager works on as a cluster of one, logs the error and tries again every
@@ -22,6 +23,8 @@ from minke.swarm import addresses
 from minke.swarm.manager.caserver import NodeCA
 from minke.swarm.manager.controlapi import ControlAPI
 from minke.swarm.manager.dispatcher import Dispatcher
+from minke.swarm.manager.logrelay import LogRelay
+from minke.swarm.network.attachments import AttachmentAPI
 from minke.swarm.rpc import MANAGER, Call, Method, NodeCredentials, RPCServer
 from minke.swarm.store import Obj
 
@@ -33,12 +36,20 @@ GET_DATA_KEY = "/minke.swarm.KeyManager/GetDataKey"
 
 class ManagerEndpoint:
     def __init__(self, control: ControlAPI, *, node_id: str, cluster_id: str,
-                 listen_addr: str, credentials: NodeCredentials) -> None:
+                 listen_addr: str, credentials: NodeCredentials,
+                 containers: Any = None) -> None:
         self.control = control
         self.listen_addr = listen_addr
         self.dispatcher = Dispatcher(control, node_id)
+        self.credentials = credentials  # the current ones (``reload``)
+        # ``containers``: this node's engine's, whose tasks' logs it serves the others
+        self.logs = LogRelay(node_id=node_id, store=control.store,
+                             broker=self.dispatcher.logs,
+                             leading=lambda: self.dispatcher.leading, containers=containers,
+                             credentials=lambda: self.credentials)
         methods = [*NodeCA(control).methods(), *self.dispatcher.methods(),
-                   Method(GET_DATA_KEY, self.data_key, MANAGER)]
+                   *AttachmentAPI(lambda: self.control.store).methods(),
+                   *self.logs.methods(), Method(GET_DATA_KEY, self.data_key, MANAGER)]
         self.tls = credentials.server_context()
         self.server = RPCServer(methods, cluster_id=cluster_id, tls=self.tls)
         self._binder: asyncio.Task[None] | None = None
@@ -75,6 +86,7 @@ class ManagerEndpoint:
     def reload(self, credentials: NodeCredentials) -> None:
         """A renewed certificate: new connections present it."""
         credentials.load_chain(self.tls)
+        self.credentials = credentials
 
     async def data_key(self, call: Call, request: Any) -> Obj:
         """For managers only (SwarmKit's key manager): the key that opens what the store

@@ -51,6 +51,13 @@ def has_ended(task: Obj) -> bool:
     return rank(task["Status"]["State"]) > rank(RUNNING)
 
 
+def attachment_container(task: Obj) -> str:
+    """The container of a network-attachment task (a standalone container on an attachable
+    overlay network, ``minke.swarm.network.attachments``), "" for a service's task."""
+    spec = (task.get("Spec") or {}).get("NetworkAttachmentSpec") or {}
+    return str(spec.get("ContainerID") or "")
+
+
 def now() -> str:
     import time
     return rfc3339(time.time())

@@ -42,13 +42,12 @@ class Updater(Reconciler):
 
     def _pass(self, tx: Tx) -> list[float]:
         wake: list[float] = []
-        by_service: dict[str, list[Obj]] = defaultdict(list)
-        for task in tx.list("task"):
-            by_service[task["ServiceID"]].append(task)
         for service in tx.list("service"):
             status = service.get("UpdateStatus") or {}
             if status.get("State") in UPDATING:
-                self._update(tx, service, by_service.get(service["ID"], []), wake)
+                # Only the tasks of services being updated: a pass runs on every task
+                # event, and reading all tasks of a busy cluster each time is its cost.
+                self._update(tx, service, tx.find("task", service_id=service["ID"]), wake)
         return wake
 
     def _update(self, tx: Tx, service: Obj, tasks: list[Obj], wake: list[float]) -> None:

@@ -24,7 +24,7 @@ from minke.swarm.network.allocation import (
     node_addresses,
     used_addresses,
 )
-from minke.swarm.store import Tx
+from minke.swarm.store import CREATE, DELETE, Event, Tx
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,20 @@ class NetworkAllocator(Reconciler):
     kinds = ("task", "node", "network", "service")
 
     async def reconcile(self) -> None:
-        await self.store.update(allocate)
+        self.covered(await self.store.update(lambda tx: (allocate(tx), tx.index)[1]))
+
+    def relevant(self, event: Event) -> bool:
+        """Task events matter when a task may need addresses (it is new) or frees some (one
+        with attachments ends or goes): a task's other progress changes nothing here."""
+        if event.kind != "task" or event.action == CREATE:
+            return True
+        new, old = event.object, event.old or {}
+        if event.action == DELETE:
+            return bool(old.get("NetworksAttachments"))
+        if bool(new.get("NetworksAttachments")) != bool(old.get("NetworksAttachments")):
+            return True
+        return bool(new.get("NetworksAttachments")) and \
+            t.has_ended(new) != t.has_ended(old or new)
 
 
 def allocate(tx: Tx) -> None:
@@ -95,18 +108,19 @@ def allocate(tx: Tx) -> None:
             continue
         try:
             task["NetworksAttachments"] = [
-                _attach(networks[n], used[n]) for n in wanted if n in networks]
+                new_attachment(networks[n], used[n]) for n in wanted if n in networks]
         except errors.Unavailable as exc:
             log.error("task %s: %s", task["ID"], exc)
             continue
         tx.update("task", task)
 
 
-def _attach(network: Obj, used: set[str]) -> Obj:
+def new_attachment(network: Obj, used: set[str]) -> Obj:
+    """An attachment to ``network`` at its lowest address not in ``used`` (then used)."""
     configs = [c for c in (network.get("IPAM") or {}).get("Configs") or []
                if ":" not in c.get("Subnet", ":")]
     if not configs:
-        return {"Network": _summary(network), "Addresses": []}
+        return {"Network": network_summary(network), "Addresses": []}
     config = configs[0]
     subnet = ipaddress.ip_network(config["Subnet"])
     pool = ipaddress.ip_network(config["IPRange"]) if config.get("IPRange") else subnet
@@ -115,12 +129,12 @@ def _attach(network: Obj, used: set[str]) -> Obj:
         text = str(address)
         if text not in used and text not in reserved:
             used.add(text)
-            return {"Network": _summary(network),
+            return {"Network": network_summary(network),
                     "Addresses": [f"{text}/{subnet.prefixlen}"]}
     raise errors.Unavailable(f"network {network['Spec']['Name']}: no address left for a task")
 
 
-def _summary(network: Obj) -> Obj:
+def network_summary(network: Obj) -> Obj:
     """The network as a task's attachment shows it (Docker embeds the whole object)."""
     return {"ID": network["ID"], "Spec": network["Spec"],
             "DriverState": network.get("DriverState") or {}, "IPAMOptions": {

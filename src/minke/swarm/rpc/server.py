@@ -14,11 +14,12 @@ them silently).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError
@@ -43,7 +44,7 @@ class Call:
 
 
 Unary = Callable[[Call, Any], Awaitable[Any]]
-Streaming = Callable[[Call, Any], AsyncIterator[Any]]
+Streaming = Callable[[Call, Any], AsyncGenerator[Any, None]]
 
 
 @dataclass(frozen=True)
@@ -206,8 +207,12 @@ class RPCServer:
             call = Call(identity, addr)
             try:
                 if method.stream:
-                    async for reply in method.handler(call, request):  # type: ignore[attr-defined]
-                        await stream.send_message(reply)
+                    # closed here, not left to the garbage collector, when the call is
+                    # cancelled while a reply is being sent: its cleanup runs at once
+                    replies = cast(AsyncGenerator[Any, None], method.handler(call, request))
+                    async with contextlib.aclosing(replies):
+                        async for reply in replies:
+                            await stream.send_message(reply)
                 else:
                     await stream.send_message(await method.handler(call, request))  # type: ignore[misc]
             except errors.MinkeError as exc:

@@ -7,14 +7,18 @@ never disagree, even after a SIGKILL; watchers read the log, which is why a slow
 can never miss an event (nothing is dropped from a queue) and a restarted one resumes from
 its last index. The log keeps the last ``EVENT_RETENTION`` events.
 
-Statements run in a worker thread under one lock (``asyncio.to_thread``), so the event
-loop only waits for the hop; ``synchronous=FULL`` makes each commit durable before
-``update`` returns.
+Statements run in a worker thread (``asyncio.to_thread``), so the event loop only waits
+for the hop; ``synchronous=FULL`` makes each commit durable before ``update`` returns.
+Writes run on one connection under one lock; views and the watchers' reads of the log on a
+second connection under another (WAL lets readers read the last commit while a writer
+writes), so they never queue behind a write and its fsync. An in-memory store (the agent's
+mirror) has one connection for both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import threading
@@ -223,11 +227,20 @@ class SQLiteStore(Store):
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._reader, self._read_lock = self._db, self._lock
+        if str(path) != ":memory:":
+            self._reader = sqlite3.connect(path, check_same_thread=False,
+                                           isolation_level=None)
+            self._read_lock = threading.Lock()
         self._closed = False
         self._changed = asyncio.Event()  # replaced after each commit; watchers wait on it
+        # The index of the last commit, for a watch "from now" without a read: a read on
+        # the other connection could start after a write the caller made next.
+        self._committed = int(
+            self._db.execute("SELECT value FROM meta WHERE key='index'").fetchone()[0])
 
     async def view(self, fn: Callable[[ReadTx], T]) -> T:
-        return await asyncio.to_thread(self._run, fn, False)
+        return await asyncio.to_thread(self._view, fn)
 
     async def update(self, fn: Callable[[Tx], T]) -> T:
         result = await asyncio.to_thread(self._run, fn, True)
@@ -247,7 +260,18 @@ class SQLiteStore(Store):
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self._committed = tx.index
             return result
+
+    def _view(self, fn: Callable[[Any], T]) -> T:
+        with self._read_lock:
+            if self._closed:
+                raise errors.Unavailable("the cluster store is closed")
+            self._reader.execute("BEGIN")
+            try:
+                return fn(_SQLiteTx(self._reader, writable=False))
+            finally:
+                self._reader.execute("ROLLBACK")  # a read: nothing to keep
 
     def _notify(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
@@ -258,35 +282,52 @@ class SQLiteStore(Store):
         wanted = tuple(kinds)
         for kind in wanted:
             check_kind(kind)
-        last = await self.view(lambda tx: tx.index) if since is None else since
+        last = self._committed if since is None else since
         while not self._closed:
             changed = self._changed  # taken before reading, so no commit slips between
-            batch = await asyncio.to_thread(self._read_events, wanted, last)
+            batch, newest = await asyncio.to_thread(self._read_events, wanted, last)
             for event in batch:
                 last = event.index
                 yield event
             if len(batch) < WATCH_BATCH:
+                # None of ours up to the newest event read: the next read starts there, so
+                # a watcher of rare kinds (nodes) does not rescan the whole log's tail of
+                # other kinds (tasks) after every commit.
+                last = max(last, newest)
                 await changed.wait()
 
-    def _read_events(self, kinds: tuple[str, ...], after: int) -> list[Event]:
-        with self._lock:
+    def _read_events(self, kinds: tuple[str, ...], after: int) -> tuple[list[Event], int]:
+        """The events of ``kinds`` after ``after`` (at most ``WATCH_BATCH``), and the
+        newest index in the log when they were read."""
+        with self._read_lock:
             if self._closed:
-                return []
-            oldest = self._db.execute("SELECT MIN(idx) FROM events").fetchone()[0]
-            if oldest is not None and after < oldest - 1:
-                raise Compacted(after, oldest)
-            marks = ",".join("?" * len(kinds))
-            rows = self._db.execute(
-                f"SELECT idx, kind, action, id, doc, old FROM events WHERE idx > ? "
-                f"AND kind IN ({marks}) ORDER BY idx LIMIT ?", (after, *kinds, WATCH_BATCH))
-            return [Event(r[0], r[1], r[2], r[3], json.loads(r[4]),
-                          json.loads(r[5]) if r[5] is not None else None) for r in rows]
+                return [], after
+            self._reader.execute("BEGIN")  # one snapshot: no trim between the reads
+            try:
+                oldest, newest = self._reader.execute(  # each an O(1) look at the key
+                    "SELECT (SELECT MIN(idx) FROM events), (SELECT MAX(idx) FROM events)"
+                ).fetchone()
+                if oldest is not None and after < oldest - 1:
+                    raise Compacted(after, oldest)
+                marks = ",".join("?" * len(kinds))
+                rows = self._reader.execute(
+                    f"SELECT idx, kind, action, id, doc, old FROM events WHERE idx > ? "
+                    f"AND kind IN ({marks}) ORDER BY idx LIMIT ?",
+                    (after, *kinds, WATCH_BATCH)).fetchall()
+            finally:
+                self._reader.execute("ROLLBACK")
+        return [Event(r[0], r[1], r[2], r[3], json.loads(r[4]),
+                      json.loads(r[5]) if r[5] is not None else None) for r in rows], \
+            newest or after
 
     async def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock if self._read_lock is not self._lock \
+                else contextlib.nullcontext():
             if self._closed:
                 return
             self._closed = True
+            if self._reader is not self._db:
+                self._reader.close()
             self._db.close()
         self._notify()
 

@@ -11,8 +11,8 @@ import pytest
 from minke import errors
 from minke.swarm.network import allocate_vni, check_options, plan, vni_of
 from minke.swarm.network.allocation import VNI_OPTION, assign_node_addresses
-from minke.swarm.network.allocator import allocate, needs_attachments
-from minke.swarm.store import Obj, SQLiteStore, Tx
+from minke.swarm.network.allocator import NetworkAllocator, allocate, needs_attachments
+from minke.swarm.store import CREATE, DELETE, UPDATE, Event, Obj, SQLiteStore, Tx
 
 
 def network(net_id: str, subnet: str = "10.5.0.0/24", vni: int | None = None) -> Obj:
@@ -122,3 +122,26 @@ def test_plan_leaves_out_down_nodes_and_ended_tasks() -> None:
     assert [(p.ip, p.underlay, p.lladdr) for p in state.peers] == [
         ("10.5.0.2", "198.18.0.3", "02:42:0a:05:00:02"),
         ("10.5.0.253", "198.18.0.3", "02:42:0a:05:00:fd")]
+
+
+def test_allocator_passes_only_for_tasks_that_need_or_free_addresses(
+        tmp_path: Path) -> None:
+    """A pass reads every task: the allocator's watch wakes it for a new task and for one
+    whose addresses come, go or are freed, not for the progress of a task on no network
+    (a batch job's reports)."""
+    allocator = NetworkAllocator(SQLiteStore(tmp_path / "store.db"))
+    plain = task("t1", "s1", "n1", state="assigned")
+    running = {**plain, "Status": {"State": "running"}}
+    done = {**plain, "Status": {"State": "complete"}}
+    attached = {**running, "NetworksAttachments": [
+        {"Network": {"ID": "net1"}, "Addresses": ["10.5.0.2/24"]}]}
+    ended = {**attached, "Status": {"State": "complete"}}
+    assert allocator.relevant(Event(1, "task", CREATE, "t1", plain, None))
+    assert not allocator.relevant(Event(2, "task", UPDATE, "t1", running, plain))
+    assert not allocator.relevant(Event(3, "task", UPDATE, "t1", done, running))
+    assert not allocator.relevant(Event(4, "task", DELETE, "t1", done, done))
+    assert allocator.relevant(Event(5, "task", UPDATE, "t1", attached, running))
+    assert not allocator.relevant(Event(6, "task", UPDATE, "t1", attached, attached))
+    assert allocator.relevant(Event(7, "task", UPDATE, "t1", ended, attached))
+    assert allocator.relevant(Event(8, "task", DELETE, "t1", ended, ended))
+    assert allocator.relevant(Event(9, "service", UPDATE, "s1", {}, {}))

@@ -8,6 +8,7 @@ a transaction the transaction's revision (and its revisions count other prefixes
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -309,4 +310,68 @@ async def test_resuming_from_the_last_seen_index_repeats_nothing(
     await store.update(lambda tx: tx.delete("config", "c0"))
     assert (await take(resumed, 1))[0].action == DELETE
     await resumed.aclose()
+    await store.close()
+
+
+async def test_sqlite_reads_do_not_wait_for_a_write(tmp_path: Path) -> None:
+    """Views and watchers read the last commit while a write is under way (its
+    transaction open, or its commit syncing): they do not queue behind it."""
+    store = SQLiteStore(tmp_path / "store.db")
+    await store.update(lambda tx: tx.create("service", service("s1", "web")))
+    inside, release = threading.Event(), threading.Event()
+
+    def slow(tx):  # type: ignore[no-untyped-def]
+        tx.create("service", service("s2", "db"))
+        inside.set()
+        release.wait(30)
+    writing = asyncio.ensure_future(store.update(slow))
+    events = store.watch(["service"], since=0)
+    try:
+        await asyncio.to_thread(inside.wait, 30)
+        # hang guards (the old single lock made these wait for the write), not measures
+        listed = await asyncio.wait_for(
+            store.view(lambda tx: [s["ID"] for s in tx.list("service")]), 10)
+        assert listed == ["s1"]
+        assert [e.id for e in await take(events, 1)] == ["s1"]
+    finally:
+        release.set()
+        await writing
+    assert [e.id for e in await take(events, 1)] == ["s2"]
+    assert await store.view(lambda tx: [s["ID"] for s in tx.list("service")]) == ["s1", "s2"]
+    await events.aclose()
+    await store.close()
+
+
+async def test_sqlite_watcher_of_rare_kinds_reads_on_from_the_newest_event(
+        tmp_path: Path) -> None:
+    """A watcher woken by commits of other kinds reads on from where the log ended at its
+    last read, not from its own last event: a node watcher does not rescan the tail of a
+    busy cluster's task events after every commit."""
+    store = SQLiteStore(tmp_path / "store.db")
+    reads: list[int] = []
+    read = store._read_events
+
+    def counted(kinds: tuple[str, ...], after: int) -> object:
+        reads.append(after)
+        return read(kinds, after)
+    store._read_events = counted  # type: ignore[assignment,method-assign]
+
+    async def next_read(count: int) -> None:
+        async def wait() -> None:
+            while len(reads) < count:
+                await asyncio.sleep(0.01)
+        await asyncio.wait_for(wait(), 10)  # a hang guard
+
+    first = await store.update(lambda tx: tx.create("node", {"ID": "n1", "Spec": {}}))
+    events = store.watch(["node"], since=0)
+    assert [e.id for e in await take(events, 1)] == ["n1"]
+    pending = asyncio.ensure_future(anext(events))
+    other = await store.update(lambda tx: tx.create("config", service("c0", "c0")))
+    await next_read(2)  # woken by c0: none of its kinds
+    await store.update(lambda tx: tx.create("config", service("c1", "c1")))
+    await next_read(3)
+    assert reads[2] == other["Version"]["Index"] > first["Version"]["Index"]
+    await store.update(lambda tx: tx.create("node", {"ID": "n2", "Spec": {}}))
+    assert (await asyncio.wait_for(pending, 10)).id == "n2"
+    await events.aclose()
     await store.close()
