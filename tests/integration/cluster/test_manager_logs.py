@@ -19,6 +19,7 @@ from tests.integration.cluster.test_managers import (  # noqa: F401 (fixture)
     Swarm,
     swarm,
 )
+from tests.integration.cluster.test_service_logs import lines  # "line A B n" → (A, B, n)
 from tests.support.cluster import docker_on as cli
 from tests.support.cluster import docker_out as out
 from tests.support.polling import wait_for
@@ -29,16 +30,6 @@ NODES = MANAGERS + WORKERS
 FOLLOW_DEADLINE = 45.0  # seconds for a follower to see what it waits for
 # each task says which node and task it is, then a numbered line every half second
 SCRIPT = ('i=0; while true; do echo "line $NODE $TASK $i"; i=$((i+1)); sleep 0.5; done')
-
-
-def lines(text: str) -> list[tuple[str, str, int]]:
-    """(node ID, task ID, number) of the service's lines in ``text``."""
-    got = []
-    for line in text.splitlines():
-        words = line.split()
-        if len(words) == 4 and words[0] == "line":
-            got.append((words[1], words[2], int(words[3])))
-    return got
 
 
 def create(swarm: Swarm, name: str, replicas: int) -> None:  # noqa: F811
