@@ -5,6 +5,8 @@ and by name, and gives the address back when it goes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import docker
 import pytest
 from tests.conftest import unique
@@ -31,10 +33,15 @@ def attachment_tasks(client: docker.DockerClient, container_id: str) -> list[dic
             == container_id]
 
 
-def on_every_node(clients: list[docker.DockerClient], net: str) -> None:
-    """Workers realise a swarm network once their copy of the state has it."""
+def overlay(clients: list[docker.DockerClient], prefix: str, *, attachable: bool = True
+            ) -> tuple[str, Any]:
+    """A new overlay network made on the manager (node 0), once every node has realised
+    it (workers do once their copy of the state has it): its name and the network."""
+    net = unique(prefix)
+    network = clients[0].networks.create(net, driver="overlay", attachable=attachable)
     for i, client in enumerate(clients):
         wait_for(f"network {net} on node {i}", lambda c=client: c.networks.list(names=[net]))
+    return net, network
 
 
 def ip_on(container: docker.models.containers.Container, net: str) -> str:
@@ -44,9 +51,8 @@ def ip_on(container: docker.models.containers.Container, net: str) -> str:
 
 def test_standalone_containers_reach_each_other_and_services_across_nodes(  # type: ignore[no-untyped-def]
         swarm) -> None:  # noqa: F811
-    net, svc = unique("att"), unique("web")
-    network = swarm[0].networks.create(net, driver="overlay", attachable=True)
-    on_every_node(swarm, net)
+    svc = unique("web")
+    net, network = overlay(swarm, "att")
     ids = node_ids(swarm)
     service = swarm[0].services.create("busybox", HTTPD, name=svc, networks=[net])
     containers = []
@@ -119,9 +125,7 @@ def test_standalone_containers_reach_each_other_and_services_across_nodes(  # ty
 
 
 def test_network_disconnect_detaches(swarm) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    net = unique("att")
-    network = swarm[0].networks.create(net, driver="overlay", attachable=True)
-    on_every_node(swarm, net)
+    net, network = overlay(swarm, "att")
     container = swarm[1].containers.run("busybox", ["sleep", "300"], name=unique("d"),
                                         detach=True)
     try:
@@ -139,9 +143,7 @@ def test_network_disconnect_detaches(swarm) -> None:  # type: ignore[no-untyped-
 
 def test_a_network_that_is_not_attachable_refuses_standalone_containers(  # type: ignore[no-untyped-def]
         swarm) -> None:  # noqa: F811
-    net = unique("ov")
-    network = swarm[0].networks.create(net, driver="overlay")
-    on_every_node(swarm, net)
+    net, network = overlay(swarm, "ov", attachable=False)
     try:
         for client in (swarm[0], swarm[1]):
             with pytest.raises(docker.errors.APIError) as caught:
@@ -154,9 +156,7 @@ def test_a_network_that_is_not_attachable_refuses_standalone_containers(  # type
 
 def test_a_worker_that_reaches_no_manager_cannot_start_the_container(  # type: ignore[no-untyped-def]
         cluster: Cluster, swarm) -> None:  # noqa: F811
-    net = unique("att")
-    network = swarm[0].networks.create(net, driver="overlay", attachable=True)
-    on_every_node(swarm, net)
+    net, network = overlay(swarm, "att")
     container = swarm[2].containers.create("busybox", ["sleep", "300"], name=unique("cut"),
                                            network=net)
     try:

@@ -26,6 +26,15 @@ PUBLISH_LOGS = "/minke.swarm.LogBroker/PublishLogs"
 LOGS = "logs"  # the session message's Type
 
 
+def batch(messages: list[Obj], *, done: bool = False, closed: bool = False) -> Obj:
+    """One batch of a subscription's lines, as publishers send them and readers take
+    them from a subscription's queue (here, and in ``logrelay``'s feeds)."""
+    return {"Messages": messages, "Done": done, "Closed": closed}
+
+
+CLOSED = batch([], done=True, closed=True)  # the last batch of a subscription
+
+
 @dataclass
 class Subscription:
     id: str
@@ -54,7 +63,7 @@ class LogBroker:
             del self._outboxes[node_id]
             for sub in [s for s in self._subs.values() if s.node_id == node_id]:
                 self._subs.pop(sub.id, None)
-                sub.queue.put_nowait({"Messages": [], "Done": True, "Closed": True})
+                sub.queue.put_nowait(CLOSED)
 
     # -- the API's side -----------------------------------------------------------------
 
@@ -88,8 +97,8 @@ class LogBroker:
         messages = request.get("Messages") or []
         if not isinstance(messages, list):
             raise errors.InvalidParameter("invalid Messages: a list is expected")
-        sub.queue.put_nowait({"Messages": messages, "Done": bool(request.get("Done")),
-                              "Closed": bool(request.get("Closed"))})
+        sub.queue.put_nowait(batch(messages, done=bool(request.get("Done")),
+                                   closed=bool(request.get("Closed"))))
         if request.get("Closed"):
             self._subs.pop(sub.id, None)
         return {}

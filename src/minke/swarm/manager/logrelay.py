@@ -34,7 +34,7 @@ from minke import errors
 from minke.aio import cancel
 from minke.swarm.agent.logpublisher import publish
 from minke.swarm.manager import tasks as t
-from minke.swarm.manager.logbroker import LogBroker, Subscription
+from minke.swarm.manager.logbroker import CLOSED, LogBroker, Subscription, batch
 from minke.swarm.rpc import MANAGER, Call, ManagerConnection, Method, NodeCredentials
 from minke.swarm.store import DELETE, Obj, ReadTx, Store
 
@@ -42,7 +42,6 @@ log = logging.getLogger(__name__)
 
 SUBSCRIBE_LOGS = "/minke.swarm.LogBroker/SubscribeLogs"
 OPTIONS = ("Follow", "Tail", "Since")
-CLOSED: Obj = {"Messages": [], "Done": True, "Closed": True}
 LOCAL_BACKLOG = 8  # batches a manager's own reader may be ahead of its client
 
 
@@ -76,8 +75,8 @@ class LocalFeed:
 
     async def _run(self, containers: Any, request: Obj) -> None:
         async def send(lines: list[Obj], **flags: bool) -> None:
-            await self.queue.put({"Messages": lines, "Done": bool(flags.get("Done")),
-                                  "Closed": bool(flags.get("Closed"))})
+            await self.queue.put(batch(lines, done=bool(flags.get("Done")),
+                                       closed=bool(flags.get("Closed"))))
         try:
             await publish(containers, request, send)
         except errors.MinkeError as exc:
@@ -101,9 +100,9 @@ class RemoteFeed:
         try:
             async for got in self._conn.stream(SUBSCRIBE_LOGS, request):
                 messages = got.get("Messages") if isinstance(got, dict) else None
-                self.queue.put_nowait({"Messages": messages if isinstance(messages, list)
-                                       else [], "Done": bool(got.get("Done")),
-                                       "Closed": bool(got.get("Closed"))})
+                self.queue.put_nowait(batch(messages if isinstance(messages, list) else [],
+                                            done=bool(got.get("Done")),
+                                            closed=bool(got.get("Closed"))))
                 if got.get("Closed"):
                     return
         except errors.MinkeError as exc:  # down, not leading any more, no session: skipped

@@ -115,22 +115,33 @@ def allocate(tx: Tx) -> None:
         tx.update("task", task)
 
 
-def new_attachment(network: Obj, used: set[str]) -> Obj:
-    """An attachment to ``network`` at its lowest address not in ``used`` (then used)."""
+def new_attachment(network: Obj, used: set[str], wanted: str = "") -> Obj:
+    """An attachment to ``network`` at its lowest address not in ``used`` (then used), or
+    at ``wanted`` (a standalone container's ``--ip``): 409 if that one is taken."""
     configs = [c for c in (network.get("IPAM") or {}).get("Configs") or []
                if ":" not in c.get("Subnet", ":")]
+    if wanted:
+        try:
+            ip = ipaddress.ip_address(wanted)
+        except ValueError:
+            raise errors.InvalidParameter(f"invalid address {wanted!r}") from None
+        configs = [c for c in configs if ip in ipaddress.ip_network(c["Subnet"])]
+        if not configs:
+            raise errors.InvalidParameter(f"address {wanted} is not in a subnet of network "
+                                          f"{network['Spec']['Name']}")
     if not configs:
         return {"Network": network_summary(network), "Addresses": []}
     config = configs[0]
     subnet = ipaddress.ip_network(config["Subnet"])
     pool = ipaddress.ip_network(config["IPRange"]) if config.get("IPRange") else subnet
     reserved = {config.get("Gateway", ""), *(config.get("AuxiliaryAddresses") or {}).values()}
-    for address in pool.hosts():
-        text = str(address)
+    for text in [wanted] if wanted else map(str, pool.hosts()):
         if text not in used and text not in reserved:
             used.add(text)
             return {"Network": network_summary(network),
                     "Addresses": [f"{text}/{subnet.prefixlen}"]}
+    if wanted:
+        raise errors.Conflict(f"Address already in use: {wanted}")
     raise errors.Unavailable(f"network {network['Spec']['Name']}: no address left for a task")
 
 

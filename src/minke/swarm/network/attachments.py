@@ -22,7 +22,6 @@ agent step to wait for). Detaching deletes it, which frees the address at once.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -31,7 +30,7 @@ from minke import errors
 from minke.swarm.ids import new_id
 from minke.swarm.manager import tasks as t
 from minke.swarm.network.allocation import node_addresses, used_addresses
-from minke.swarm.network.allocator import network_summary, new_attachment
+from minke.swarm.network.allocator import new_attachment
 from minke.swarm.rpc import NODE, Call, ManagerConnection, Method, NodeCredentials
 from minke.swarm.rpc.status import from_grpc, to_grpc
 from minke.swarm.store import Obj, Store, Tx
@@ -69,10 +68,7 @@ def attach(tx: Tx, *, node_id: str, container_id: str, network_id: str,
     live = [x for x in tx.list("task") if not t.has_ended(x)]
     used = used_addresses(tx.list("service"), live, network_id)
     used |= set(node_addresses(network).values())
-    if address:
-        attachment = _requested(network, used, address)
-    else:
-        attachment = new_attachment(network, used)
+    attachment = new_attachment(network, used, address)
     attachment["Aliases"] = list(aliases)
     now = t.now()
     task: Obj = {
@@ -88,27 +84,6 @@ def attach(tx: Tx, *, node_id: str, container_id: str, network_id: str,
         "NetworksAttachments": [attachment],
     }
     return tx.create("task", task)
-
-
-def _requested(network: Obj, used: set[str], address: str) -> Obj:
-    """The attachment at the address the container asks for (``--ip``)."""
-    configs = [c for c in (network.get("IPAM") or {}).get("Configs") or []
-               if ":" not in c.get("Subnet", ":")]
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        raise errors.InvalidParameter(f"invalid address {address!r}") from None
-    for config in configs:
-        subnet = ipaddress.ip_network(config["Subnet"])
-        if ip not in subnet:
-            continue
-        reserved = {config.get("Gateway", ""),
-                    *(config.get("AuxiliaryAddresses") or {}).values()}
-        if address in used or address in reserved:
-            raise errors.Conflict(f"Address already in use: {address}")
-        return {"Network": network_summary(network), "Addresses": [f"{address}/{subnet.prefixlen}"]}
-    raise errors.InvalidParameter(f"address {address} is not in a subnet of network "
-                                  f"{network['Spec']['Name']}")
 
 
 def detach(tx: Tx, *, node_id: str, container_id: str, network_id: str | None = None
