@@ -20,7 +20,8 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -38,6 +39,7 @@ from minke.engine.containers.config import readable_log
 from minke.engine.runtime import logfile
 from minke.swarm.agent.logpublisher import (
     TASK_LABEL,
+    Reader,
     backlog,
     decode,
     open_readers,
@@ -81,26 +83,6 @@ def _remote_record(task: dict[str, Any]) -> dict[str, Any]:
                                   TASK_LABEL: task["ID"]}}}
 
 
-async def _open_feeds(relay: LogRelay | None, tasks: list[dict[str, Any]],
-                      options: dict[str, Any], feeds: list[Feed]) -> None:
-    """Add to ``feeds`` the lines of ``tasks`` on other nodes, one feed per node (none
-    for a node no manager reaches now)."""
-    if relay is None:
-        return
-    by_node: dict[str, list[str]] = {}
-    for task in tasks:
-        if task.get("NodeID") and task["NodeID"] != relay.node_id:
-            by_node.setdefault(task["NodeID"], []).append(task["ID"])
-    for node, ids in by_node.items():
-        try:
-            feed = await relay.open(node, ids, options)
-        except errors.MinkeError as exc:  # the store: that node's lines are left out
-            log.warning("service logs: the tasks of node %s: %s", node, exc)
-            continue
-        if feed is not None:
-            feeds.append(feed)
-
-
 async def _remote_backlog(feeds: list[Feed]) -> list[list[tuple[str, logfile.LogRecord]]]:
     """Per feed, the lines its node sent before ``Done`` (in time order), within
     ``REMOTE_WAIT`` (a node that is down gives none)."""
@@ -118,9 +100,140 @@ async def _remote_backlog(feeds: list[Feed]) -> list[list[tuple[str, logfile.Log
     return out
 
 
+Send = Callable[[dict[str, Any], logfile.LogRecord], Awaitable[None]]
+
+
+@dataclass
+class _Sources:
+    """Where one request's lines come from: this node's task containers (``records``)
+    and, through the log relay, the other nodes' (``feeds``, one per node asked)."""
+
+    request: web.Request
+    send: Send
+    records: list[dict[str, Any]]
+    relay: LogRelay | None
+    since: int | None
+    tail: int | None
+    # task ID → what ``_details`` reads of a task on another node
+    remote: dict[str, dict[str, Any]]
+    # the tasks on other nodes whose lines are asked for (once each)
+    asked: set[str] = field(default_factory=set)
+    feeds: list[Feed] = field(default_factory=list)
+
+    async def ask(self, tasks: list[dict[str, Any]], follow: bool) -> None:
+        """Ask the other nodes for the lines of ``tasks``, one feed per node (none for a
+        node no manager reaches now)."""
+        if self.relay is None:
+            return
+        by_node: dict[str, list[str]] = {}
+        for task in tasks:
+            if task.get("NodeID") and task["NodeID"] != self.relay.node_id:
+                by_node.setdefault(task["NodeID"], []).append(task["ID"])
+        options = {"Follow": follow, "Tail": self.tail, "Since": self.since}
+        for node, ids in by_node.items():
+            self.asked.update(ids)
+            try:
+                feed = await self.relay.open(node, ids, options)
+            except errors.MinkeError as exc:  # the store: that node's lines are left out
+                log.warning("service logs: the tasks of node %s: %s", node, exc)
+                continue
+            if feed is not None:
+                self.feeds.append(feed)
+
+    async def close(self) -> None:
+        for feed in self.feeds:  # the client went, or all is sent: the other nodes stop too
+            await feed.close()
+
+    async def send_backlog(self) -> list[Reader]:
+        """Send what every source holds, merged in time order; returns this node's
+        readers (closed), whose offsets ``follow`` goes on from."""
+        readers = await open_readers(self.records, self.since, self.tail)
+        try:
+            local = await backlog(readers)
+        finally:
+            for _, _, reader in readers:
+                reader.close()
+        # each source in time order: (time, source, line number, record, line)
+        sources = [[(rec.time_ns, 0, i, readers[n][0], rec)
+                    for i, (n, rec) in enumerate(local)]]
+        for k, lines in enumerate(await _remote_backlog(self.feeds), 1):
+            sources.append([(rec.time_ns, k, i, self.remote[task_id], rec)
+                            for i, (task_id, rec) in enumerate(lines)
+                            if task_id in self.remote])
+        for _, _, _, record, rec in heapq.merge(*sources, key=lambda entry: entry[:3]):
+            await self.send(record, rec)
+        return readers
+
+    async def follow(self, readers: list[Reader], service_id: str | None,
+                     asked_ns: int) -> None:
+        """Send new lines until every followed container has stopped (and, for a
+        service, until it is removed, taking in its tasks started meanwhile here and on
+        the other nodes)."""
+        async with asyncio.TaskGroup() as group:
+            for record, path, reader in readers:
+                if self._running(record):
+                    group.create_task(self._follow_local(record, path, reader.offset))
+            for feed in list(self.feeds):
+                group.create_task(self._follow_remote(feed))
+            if service_id is not None and self.relay is not None:
+                group.create_task(self._follow_started_elsewhere(group, service_id))
+            if service_id is not None:
+                await self._follow_started_here(group, service_id, asked_ns)
+
+    def _running(self, record: dict[str, Any]) -> bool:
+        return bool(engine(self.request).containers.is_running(record["Id"]))
+
+    async def _follow_local(self, record: dict[str, Any], path: Any, offset: int) -> None:
+        async for rec in logfile.follow(path, offset=offset,
+                                        is_running=lambda: self._running(record)):
+            await self.send(record, rec)
+
+    async def _follow_remote(self, feed: Feed) -> None:
+        while True:
+            got = await feed.queue.get()
+            for message in got.get("Messages") or []:
+                if message.get("TaskID") in self.remote:
+                    await self.send(self.remote[message["TaskID"]], decode(message))
+            if got.get("Closed"):
+                return
+
+    async def _follow_started_here(self, group: asyncio.TaskGroup, service_id: str,
+                                   asked_ns: int) -> None:
+        # all but those made and not yet started: their start is to come
+        followed = {record["Id"] for record in self.records
+                    if not record["State"].get("StartedAt", "").startswith("0001-")}
+        async for record in _started(self.request, service_id, asked_ns):
+            if record["Id"] in followed:
+                continue
+            followed.add(record["Id"])
+            try:
+                group.create_task(self._follow_local(record, readable_log(record), 0))
+            except errors.MinkeError:
+                continue
+
+    async def _follow_started_elsewhere(self, group: asyncio.TaskGroup,
+                                        service_id: str) -> None:
+        """The service's tasks on other nodes as they start, each from its first line,
+        until the service is removed."""
+        assert self.relay is not None
+        try:
+            async for task in self.relay.started(service_id):
+                if task["ID"] in self.asked:
+                    continue
+                self.asked.add(task["ID"])
+                self.remote[task["ID"]] = _remote_record(task)
+                feed = await self.relay.open(task["NodeID"], [task["ID"]],
+                                             {"Follow": True, "Tail": None, "Since": None})
+                if feed is not None:
+                    self.feeds.append(feed)
+                    group.create_task(self._follow_remote(feed))
+        except errors.MinkeError as exc:  # the store: the tasks already followed go on
+            log.warning("service logs: following the tasks that start on other nodes: %s",
+                        exc)
+
+
 async def _stream(request: web.Request, tasks: list[dict[str, Any]], tty: bool, *,
                   service_id: str | None = None) -> web.StreamResponse:
-    containers = engine(request).containers
     asked_ns = time.time_ns()  # containers started from now on are picked up by ``follow``
     want_stdout, want_stderr = params.qbool(request, "stdout"), params.qbool(request, "stderr")
     if not (want_stdout or want_stderr):
@@ -131,8 +244,6 @@ async def _stream(request: web.Request, tasks: list[dict[str, Any]], tty: bool, 
     since = int(float(since_raw) * 1e9) if since_raw not in (None, "", "0") else None
     tail_raw = params.qstr(request, "tail") or "all"
     tail = None if tail_raw == "all" else params.qint(request, "tail")
-    records = task_records(containers, [t["ID"] for t in tasks])
-    remote = {t["ID"]: _remote_record(t) for t in tasks}
     response = web.StreamResponse(headers={"Content-Type": RAW_STREAM if tty
                                            else MULTIPLEXED_STREAM})
     response.enable_chunked_encoding()
@@ -147,101 +258,25 @@ async def _stream(request: web.Request, tasks: list[dict[str, Any]], tty: bool, 
             data = (rfc3339(ns=rec.time_ns) + " ").encode() + data
         await response.write(data if tty else frame(kind, data))
 
-    relay = cluster(request).log_relay()
+    sources = _Sources(request, send,
+                       task_records(engine(request).containers, [x["ID"] for x in tasks]),
+                       cluster(request).log_relay(), since, tail,
+                       remote={x["ID"]: _remote_record(x) for x in tasks})
     if follow and service_id is not None:
         # a task not started yet is followed once the store shows it running (from its
         # first line): asking its node now could find no container yet
         tasks = [x for x in tasks if t.rank(x["Status"]["State"]) >= t.rank(t.RUNNING)]
-    feeds: list[Feed] = []  # the lines of tasks on other nodes
-    try:
-        await _open_feeds(relay, tasks, {"Follow": follow, "Tail": tail, "Since": since},
-                          feeds)
-        return await _send_all(request, response, send, records, relay, feeds,
-                               {x["ID"] for x in tasks}, remote, since, tail, follow,
-                               service_id, asked_ns)
-    finally:
-        for feed in feeds:  # the client went, or all is sent: the other nodes stop too
-            await feed.close()
-
-
-async def _send_all(request: web.Request, response: web.StreamResponse, send: Any,
-                    records: list[dict[str, Any]], relay: LogRelay | None,
-                    feeds: list[Feed], remote_followed: set[str],
-                    remote: dict[str, dict[str, Any]], since: int | None,
-                    tail: int | None, follow: bool, service_id: str | None, asked_ns: int
-                    ) -> web.StreamResponse:
-    containers = engine(request).containers
-    readers = await open_readers(records, since, tail)
-    try:
-        local = await backlog(readers)
-    finally:
-        for _, _, reader in readers:
-            reader.close()
-    # each source in time order: (time, source, line number, record, line)
-    sources = [[(rec.time_ns, 0, i, readers[n][0], rec) for i, (n, rec) in enumerate(local)]]
-    for k, lines in enumerate(await _remote_backlog(feeds), 1):
-        sources.append([(rec.time_ns, k, i, remote[task_id], rec)
-                        for i, (task_id, rec) in enumerate(lines) if task_id in remote])
-    for _, _, _, record, rec in heapq.merge(*sources, key=lambda entry: entry[:3]):
-        await send(record, rec)
-
-    async def follow_remote(feed: Feed) -> None:
-        while True:
-            got = await feed.queue.get()
-            for message in got.get("Messages") or []:
-                if message.get("TaskID") in remote:
-                    await send(remote[message["TaskID"]], decode(message))
-            if got.get("Closed"):
-                return
-
-    async def follow_started(group: asyncio.TaskGroup, relay: LogRelay,
-                             service_id: str) -> None:
-        """Follow the service's tasks on other nodes as they start, each from its first
-        line, until the service is removed."""
-        try:
-            async for task in relay.started(service_id):
-                if task["ID"] in remote_followed:
-                    continue
-                remote_followed.add(task["ID"])
-                remote[task["ID"]] = _remote_record(task)
-                feed = await relay.open(task["NodeID"], [task["ID"]],
-                                        {"Follow": True, "Tail": None, "Since": None})
-                if feed is not None:
-                    feeds.append(feed)
-                    group.create_task(follow_remote(feed))
-        except errors.MinkeError as exc:  # the store: the tasks already followed go on
-            log.warning("service logs: following the tasks that start on other nodes: %s",
-                        exc)
     gone = False
-    if follow:
-        async def follow_one(record: dict[str, Any], path: Any, offset: int) -> None:
-            cid = record["Id"]
-            async for rec in logfile.follow(path, offset=offset,
-                                            is_running=lambda: containers.is_running(cid)):
-                await send(record, rec)
-        try:
-            async with asyncio.TaskGroup() as group:
-                for record, path, reader in readers:
-                    if containers.is_running(record["Id"]):
-                        group.create_task(follow_one(record, path, reader.offset))
-                for feed in list(feeds):
-                    group.create_task(follow_remote(feed))
-                if service_id is not None and relay is not None:
-                    group.create_task(follow_started(group, relay, service_id))
-                if service_id is not None:
-                    # all but those made and not yet started: their start is to come
-                    followed = {record["Id"] for record in records if not record["State"].get(
-                        "StartedAt", "").startswith("0001-")}
-                    async for record in _started(request, service_id, asked_ns):
-                        if record["Id"] in followed:
-                            continue
-                        followed.add(record["Id"])
-                        try:
-                            group.create_task(follow_one(record, readable_log(record), 0))
-                        except errors.MinkeError:
-                            continue
-        except* ConnectionError:  # the client went: nothing left to send to
-            gone = True
+    try:
+        await sources.ask(tasks, follow)
+        readers = await sources.send_backlog()
+        if follow:
+            try:
+                await sources.follow(readers, service_id, asked_ns)
+            except* ConnectionError:  # the client went: nothing left to send to
+                gone = True
+    finally:
+        await sources.close()
     if not gone:
         await response.write_eof()
     return response
