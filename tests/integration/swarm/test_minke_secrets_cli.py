@@ -35,15 +35,23 @@ def ok(daemon: Daemon, *args: str, input: bytes | None = None) -> str:
 
 
 def same_text(node: Daemon, *args: str) -> bool:
-    """minke prints what docker prints; the moments the two read the clock may fall on
-    two sides of a second, so a difference in the age columns alone is asked again."""
+    """minke prints what docker prints. Two things in docker's text are not fixed: the
+    moments the two CLIs read the clock may fall on two sides of a second (a difference
+    in the age columns alone is asked again), and ``{{.Labels}}`` joins the labels in Go's
+    map order, which changes from one run to the next (compared as sets)."""
     for _ in range(5):
         mine, theirs = ok(node, *args), docker_text(node, *args).stdout
-        if mine == theirs:
+        if _labels_as_sets(mine) == _labels_as_sets(theirs):
             return True
         if AGO.sub("", mine).split() != AGO.sub("", theirs).split():
             return False
     return False
+
+
+def _labels_as_sets(text: str) -> list[list[object]]:
+    """Each line's words, a ``k=v,k2=v2`` word as the set of its labels."""
+    return [[frozenset(w.split(",")) if "=" in w else w for w in line.split(" ")]
+            for line in text.splitlines()]
 
 
 @needs_docker_cli
